@@ -1,0 +1,63 @@
+import { Command, Option } from 'commander';
+import { EXIT, FerError, isFerError } from '../util/errors';
+import { colorErr } from '../util/log';
+
+let lastExitCode: number = EXIT.OK;
+
+export function takeExitCode(): number {
+  const c = lastExitCode;
+  lastExitCode = EXIT.OK;
+  return c;
+}
+
+/**
+ * Wrap a command's action: a FerError becomes one line on stderr and its exit code; the action may return an
+ * exit code (e.g. NO_FACE). Anything else is a bug and keeps its stack.
+ */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      const code = await fn(...args);
+      lastExitCode = typeof code === 'number' ? code : EXIT.OK;
+    } catch (e) {
+      if (isFerError(e)) {
+        process.stderr.write(`${colorErr.red('fer:')} ${e.message.split('\n')[0]}\n`);
+        lastExitCode = e.exitCode;
+      } else {
+        throw e;
+      }
+    }
+  };
+}
+
+/** Parse an integer flag, naming the flag on error. */
+export function intFlag(name: string, min = -Infinity, max = Infinity): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new FerError(`${name} ${v}: expected an integer${min > -Infinity ? ` ≥ ${min}` : ''}${max < Infinity ? ` and ≤ ${max}` : ''}`, EXIT.USAGE);
+    }
+    return n;
+  };
+}
+
+/** Parse a number flag, naming the flag on error. */
+export function numFlag(name: string, min = -Infinity, max = Infinity): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+      throw new FerError(`${name} ${v}: expected a number${min > -Infinity ? ` ≥ ${min}` : ''}${max < Infinity ? ` and ≤ ${max}` : ''}`, EXIT.USAGE);
+    }
+    return n;
+  };
+}
+
+/** The --backend option every computing command takes. */
+export function backendOption(): Option {
+  return new Option('--backend <name>', 'compute backend: auto, tensorflow, webgpu, wasm, cpu (env FER_BACKEND)').default('auto');
+}
+
+/** Append an example block to a command's --help. */
+export function examples(cmd: Command, lines: string[]): Command {
+  return cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
+}
