@@ -1,0 +1,28 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { MODEL_JSON } from './io';
+
+/**
+ * Checkpoint layout, shared by `fer train` (writer) and eval/predict/video (readers):
+ *   <models>/net<k>/best/   model.json + weights.bin of the best epoch by validation accuracy
+ *   <models>/net<k>/last/   the last finished epoch, plus training state for --resume
+ */
+export const NET_IDS = [1, 2, 3] as const;
+export type NetId = (typeof NET_IDS)[number];
+
+export function netDir(modelsDir: string, net: number): string {
+  return path.join(modelsDir, `net${net}`);
+}
+
+export function bestModelDir(modelsDir: string, net: number): string {
+  return path.join(netDir(modelsDir, net), 'best');
+}
+
+export function lastModelDir(modelsDir: string, net: number): string {
+  return path.join(netDir(modelsDir, net), 'last');
+}
+
+/** Nets that have a `best` model in `modelsDir`, in order. */
+export function findTrainedNets(modelsDir: string): number[] {
+  return NET_IDS.filter((n) => fs.existsSync(path.join(bestModelDir(modelsDir, n), MODEL_JSON)));
+}

@@ -1,0 +1,64 @@
+import * as tf from '@tensorflow/tfjs';
+import { FerError } from '../util/errors';
+import { IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
+import { facesToTensor } from '../preprocess/normalize';
+import { loadModelDir } from './io';
+import { bestModelDir, findTrainedNets } from './checkpoints';
+
+export interface LoadedNet {
+  net: number;
+  model: tf.LayersModel;
+}
+
+/**
+ * Load the `best` model of each requested net from a checkpoints directory. `nets` undefined = every net
+ * found. Throws a FerError saying how to get models when none are there.
+ */
+export async function loadNets(modelsDir: string, nets?: number[]): Promise<LoadedNet[]> {
+  const found = findTrainedNets(modelsDir);
+  const want = nets ?? found;
+  if (found.length === 0) {
+    throw new FerError(`no trained model in ${modelsDir} (expected net<k>/best/model.json): run \`fer train\` or point --models at a checkpoints directory`);
+  }
+  const missing = want.filter((n) => !found.includes(n));
+  if (missing.length > 0) {
+    throw new FerError(`--net ${missing.join(',')}: no trained model in ${modelsDir} for net ${missing.join(', ')} (found: ${found.join(', ')})`);
+  }
+  const out: LoadedNet[] = [];
+  for (const net of want) out.push({ net, model: await loadModelDir(bestModelDir(modelsDir, net)) });
+  return out;
+}
+
+/**
+ * Softmax scores (n × 7, row-major) of one model for `count` uint8 48×48 faces, in batches. With `tta` the
+ * scores are averaged with those of the horizontally flipped faces.
+ */
+export function predictScores(model: tf.LayersModel, faces: Uint8Array, count: number, opts: { tta?: boolean; batchSize?: number } = {}): Float32Array {
+  const batchSize = opts.batchSize ?? 256;
+  const out = new Float32Array(count * NUM_CLASSES);
+  const px = IMAGE_SIZE * IMAGE_SIZE;
+  for (let start = 0; start < count; start += batchSize) {
+    const n = Math.min(batchSize, count - start);
+    const scores = tf.tidy(() => {
+      const x = facesToTensor(faces.subarray(start * px, (start + n) * px), n);
+      let p = model.predict(x) as tf.Tensor;
+      if (opts.tta) p = p.add(model.predict(tf.reverse(x, 2)) as tf.Tensor).div(2);
+      return p;
+    });
+    out.set(scores.dataSync() as Float32Array, start * NUM_CLASSES);
+    scores.dispose();
+  }
+  return out;
+}
+
+/** Mean of the nets' softmax outputs (optionally weighted): the ensemble's scores. */
+export function ensembleScores(perNet: Float32Array[], weights?: number[]): Float32Array {
+  if (perNet.length === 0) throw new FerError('ensemble of zero models');
+  const w = weights ?? perNet.map(() => 1);
+  const total = w.reduce((a, b) => a + b, 0);
+  const out = new Float32Array(perNet[0].length);
+  perNet.forEach((s, k) => {
+    for (let i = 0; i < out.length; i++) out[i] += (s[i] * w[k]) / total;
+  });
+  return out;
+}
