@@ -6,3 +6,8 @@ export { initBackend, BackendInfo, BackendName } from './backend';
 export { saveModelDir, loadModelDir } from './models/io';
 export { facesToTensor } from './preprocess/normalize';
 export { Canvas } from './charts/canvas';
+export { createDetector, DetectorEngine, DEFAULT_DETECT, CASCADE_FILE } from './vision/detector';
+export { Box, DetectOptions, FaceDetector, FacePrediction } from './vision/types';
+export { cropFace, cropFaces, rgbToGray, DEFAULT_MARGIN } from './vision/faces';
+export { annotateRgb, Annotation } from './vision/annotate';
+export { loadImage, decodeImage, saveRgb, LoadedImage } from './vision/image';

@@ -1,0 +1,203 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { FerError } from '../util/errors';
+import { loadOpenCV, CV } from './opencv';
+import { Box, DetectOptions, FaceDetector } from './types';
+
+export type DetectorEngine = 'auto' | 'wasm' | 'native';
+export const DETECTOR_ENGINES: readonly DetectorEngine[] = ['auto', 'wasm', 'native'];
+
+/** The Haar cascade shipped in assets/ (OpenCV's frontal-face default, Intel License: assets/LICENSE-haarcascade.txt). */
+export const CASCADE_FILE = path.resolve(__dirname, '..', '..', 'assets', 'haarcascade_frontalface_default.xml');
+
+/**
+ * Defaults chosen on the test photos: 400 px keeps a 48-px FER-sized face well above the cascade's 24-px
+ * window while costing ~1/3 of detecting at 640 px; minNeighbors 5 is OpenCV's recommended trade-off.
+ */
+export const DEFAULT_DETECT: Required<DetectOptions> = { detectSize: 400, minFace: 32, scaleFactor: 1.1, minNeighbors: 5 };
+
+/** Native binding name; optional, never a dependency (see README, "Faster face detection"). */
+const NATIVE_MODULE = '@u4/opencv4nodejs';
+const NATIVE_HINT = `install ${NATIVE_MODULE} outside the project (Debian: apt-get install libopencv-dev; `
+  + `OPENCV4NODEJS_DISABLE_AUTOBUILD=1 npm install --prefix /opt/fer-native ${NATIVE_MODULE}) and set NODE_PATH=/opt/fer-native/node_modules`;
+
+function resolveOptions(opts: DetectOptions = {}): Required<DetectOptions> {
+  const o = { ...DEFAULT_DETECT, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) };
+  if (!(o.detectSize >= 24)) throw new FerError(`--detect-size ${o.detectSize}: must be at least 24 px (the cascade's window)`);
+  if (!(o.scaleFactor > 1)) throw new FerError(`--scale-factor ${o.scaleFactor}: must be greater than 1`);
+  if (!(o.minNeighbors >= 0)) throw new FerError(`--min-neighbors ${o.minNeighbors}: must be 0 or more`);
+  if (!(o.minFace >= 0)) throw new FerError(`--min-face ${o.minFace}: must be 0 or more`);
+  return o;
+}
+
+/** Detection geometry shared by both engines, so they see the same pixels and give the same boxes. */
+interface Plan {
+  scale: number;
+  dw: number;
+  dh: number;
+  minSide: number;
+}
+
+function plan(width: number, height: number, o: Required<DetectOptions>): Plan {
+  const scale = Math.min(1, o.detectSize / Math.max(width, height));
+  const dw = Math.max(1, Math.round(width * scale));
+  const dh = Math.max(1, Math.round(height * scale));
+  return { scale, dw, dh, minSide: Math.max(24, Math.round(o.minFace * scale)) };
+}
+
+function checkBuffer(gray: Uint8Array, width: number, height: number): void {
+  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
+    throw new RangeError(`detect: bad image size ${width}×${height}`);
+  }
+  if (gray.length < width * height) throw new RangeError(`detect: buffer has ${gray.length} bytes, ${width}×${height} grey needs ${width * height}`);
+}
+
+/** Scale boxes from the detection copy back to the original image, clamped to it, left to right. */
+function mapBack(rects: { x: number; y: number; width: number; height: number }[], p: Plan, width: number, height: number): Box[] {
+  const boxes = rects.map((r) => {
+    const x = Math.max(0, Math.round(r.x / p.scale));
+    const y = Math.max(0, Math.round(r.y / p.scale));
+    return {
+      x,
+      y,
+      w: Math.min(width - x, Math.round(r.width / p.scale)),
+      h: Math.min(height - y, Math.round(r.height / p.scale)),
+    };
+  });
+  return boxes.sort((a, b) => a.x - b.x || a.y - b.y);
+}
+
+class WasmDetector implements FaceDetector {
+  readonly engine = 'wasm' as const;
+  private src: CV | undefined;
+  private small: CV;
+  private rects: CV;
+  private disposed = false;
+
+  constructor(private readonly cv: CV, private readonly classifier: CV) {
+    this.small = new cv.Mat();
+    this.rects = new cv.RectVector();
+  }
+
+  detect(gray: Uint8Array, width: number, height: number, opts?: DetectOptions): Box[] {
+    if (this.disposed) throw new Error('detector used after dispose()');
+    checkBuffer(gray, width, height);
+    const o = resolveOptions(opts);
+    const cv = this.cv;
+    const p = plan(width, height, o);
+    if (!this.src || this.src.cols !== width || this.src.rows !== height) {
+      this.src?.delete();
+      this.src = new cv.Mat(height, width, cv.CV_8UC1);
+    }
+    this.src.data.set(gray.subarray(0, width * height));
+    let input = this.src;
+    if (p.scale < 1) {
+      cv.resize(this.src, this.small, new cv.Size(p.dw, p.dh), 0, 0, cv.INTER_AREA);
+      input = this.small;
+    }
+    // No histogram equalisation: on the test photos it added false positives (clothing) and moved no true face.
+    this.classifier.detectMultiScale(input, this.rects, o.scaleFactor, o.minNeighbors, 0,
+      new cv.Size(p.minSide, p.minSide), new cv.Size(0, 0));
+    const found: { x: number; y: number; width: number; height: number }[] = [];
+    for (let i = 0; i < this.rects.size(); i++) {
+      const r = this.rects.get(i);
+      found.push({ x: r.x, y: r.y, width: r.width, height: r.height });
+    }
+    return mapBack(found, p, width, height);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.src?.delete();
+    this.small.delete();
+    this.rects.delete();
+    this.classifier.delete();
+  }
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type NativeCV = any;
+
+class NativeDetector implements FaceDetector {
+  readonly engine = 'native' as const;
+  constructor(private readonly cv: NativeCV, private readonly classifier: NativeCV) {}
+
+  detect(gray: Uint8Array, width: number, height: number, opts?: DetectOptions): Box[] {
+    checkBuffer(gray, width, height);
+    const o = resolveOptions(opts);
+    const cv = this.cv;
+    const p = plan(width, height, o);
+    let mat = new cv.Mat(Buffer.from(gray.buffer, gray.byteOffset, width * height), height, width, cv.CV_8UC1);
+    if (p.scale < 1) mat = mat.resize(p.dh, p.dw, 0, 0, cv.INTER_AREA);
+    const result = this.classifier.detectMultiScale(mat, o.scaleFactor, o.minNeighbors, 0,
+      new cv.Size(p.minSide, p.minSide), new cv.Size(0, 0));
+    const rects = (Array.isArray(result) ? result : result.objects) as { x: number; y: number; width: number; height: number }[];
+    return mapBack(rects, p, width, height);
+  }
+
+  dispose(): void { /* native objects are garbage-collected */ }
+}
+
+/** The optional native binding, or undefined when it is not installed (or fails to load). */
+export function loadNativeOpenCV(): NativeCV | undefined {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    return require(NATIVE_MODULE);
+  } catch {
+    return undefined;
+  }
+}
+
+export function nativeAvailable(): boolean {
+  return loadNativeOpenCV() !== undefined;
+}
+
+function readCascade(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch {
+    throw new FerError(`${file}: Haar cascade missing (reinstall fer: it ships in assets/)`);
+  }
+}
+
+// Cascade file → its name in OpenCV.js' in-memory file system (written once per process).
+const wasmCascades = new Map<string, string>();
+
+async function createWasm(cascadeFile: string): Promise<FaceDetector> {
+  const cv = await loadOpenCV();
+  let name = wasmCascades.get(path.resolve(cascadeFile));
+  if (!name) {
+    const base = `cascade${wasmCascades.size}.xml`;
+    cv.FS_createDataFile('/', base, readCascade(cascadeFile), true, false, false);
+    name = `/${base}`;
+    wasmCascades.set(path.resolve(cascadeFile), name);
+  }
+  const classifier = new cv.CascadeClassifier();
+  if (!classifier.load(name)) {
+    classifier.delete();
+    throw new FerError(`${cascadeFile}: OpenCV.js could not load the Haar cascade`);
+  }
+  return new WasmDetector(cv, classifier);
+}
+
+function createNative(cv: NativeCV, cascadeFile: string): FaceDetector {
+  readCascade(cascadeFile);
+  return new NativeDetector(cv, new cv.CascadeClassifier(cascadeFile));
+}
+
+/**
+ * A Haar frontal-face detector. 'auto' uses the native OpenCV binding when it is installed (faster) and
+ * OpenCV.js otherwise; 'native' without the binding is a FerError saying how to install it.
+ */
+export async function createDetector(engine: DetectorEngine = 'auto', cascadeFile: string = CASCADE_FILE): Promise<FaceDetector> {
+  if (!DETECTOR_ENGINES.includes(engine)) {
+    throw new FerError(`--detector ${engine}: unknown engine (choose ${DETECTOR_ENGINES.join(', ')})`);
+  }
+  if (engine !== 'wasm') {
+    const native = loadNativeOpenCV();
+    if (native) return createNative(native, cascadeFile);
+    if (engine === 'native') throw new FerError(`--detector native: ${NATIVE_MODULE} is not installed; ${NATIVE_HINT}`);
+  }
+  return createWasm(cascadeFile);
+}

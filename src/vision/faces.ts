@@ -1,0 +1,110 @@
+import { IMAGE_SIZE } from '../data/classes';
+import { Box } from './types';
+
+/**
+ * Extra context around a detector box, as a fraction of its side on each side. Haar boxes stop at the
+ * eyebrows and lips; FER2013 faces include forehead and chin, so a little margin matches training better.
+ */
+export const DEFAULT_MARGIN = 0.1;
+
+/**
+ * RGB24 → 8-bit grey with the ITU-R BT.601 weights OpenCV's cvtColor uses (FER2013 was made that way too),
+ * in the same 14-bit fixed point so results match OpenCV exactly.
+ */
+export function rgbToGray(rgb: Uint8Array, width: number, height: number): Uint8Array {
+  const n = width * height;
+  if (rgb.length < n * 3) throw new RangeError(`rgbToGray: buffer has ${rgb.length} bytes, ${width}×${height} RGB needs ${n * 3}`);
+  const gray = new Uint8Array(n);
+  for (let i = 0, j = 0; i < n; i++, j += 3) {
+    gray[i] = (rgb[j] * 4899 + rgb[j + 1] * 9617 + rgb[j + 2] * 1868 + 8192) >> 14;
+  }
+  return gray;
+}
+
+/** The square region (before clamping to the image) that cropFace samples for `box`. */
+export function cropRegion(box: Box, margin: number = DEFAULT_MARGIN): Box {
+  const side = Math.max(box.w, box.h) * (1 + 2 * margin);
+  const cx = box.x + box.w / 2;
+  const cy = box.y + box.h / 2;
+  return { x: cx - side / 2, y: cy - side / 2, w: side, h: side };
+}
+
+/**
+ * One axis of a resampling: for each output pixel, the source indices (clamped to the image, i.e. border
+ * pixels replicate) and their weights. Area averaging when shrinking (no aliasing, like INTER_AREA),
+ * bilinear when enlarging.
+ */
+function axisWeights(start: number, length: number, outSize: number, limit: number): { idx: Int32Array[]; w: Float32Array[] } {
+  const scale = length / outSize;
+  const idx: Int32Array[] = [];
+  const w: Float32Array[] = [];
+  const clamp = (k: number) => Math.min(limit - 1, Math.max(0, k));
+  for (let i = 0; i < outSize; i++) {
+    const ks: number[] = [];
+    const ws: number[] = [];
+    if (scale > 1) {
+      const a = start + i * scale;
+      const b = a + scale;
+      for (let k = Math.floor(a); k < b; k++) {
+        const overlap = Math.min(b, k + 1) - Math.max(a, k);
+        if (overlap > 1e-9) {
+          ks.push(clamp(k));
+          ws.push(overlap / scale);
+        }
+      }
+    } else {
+      const src = start + (i + 0.5) * scale - 0.5;
+      const k0 = Math.floor(src);
+      const f = src - k0;
+      ks.push(clamp(k0), clamp(k0 + 1));
+      ws.push(1 - f, f);
+    }
+    idx.push(Int32Array.from(ks));
+    w.push(Float32Array.from(ws));
+  }
+  return { idx, w };
+}
+
+/**
+ * Cut a face out of an 8-bit grey image and resample it to the model's 48×48 uint8 input: a square around
+ * the box grown by `margin` (fraction of the side, each side), border pixels replicated where it leaves the
+ * image. Feed the result to facesToTensor (via predictScores), exactly as training does.
+ */
+export function cropFace(gray: Uint8Array, width: number, height: number, box: Box, margin: number = DEFAULT_MARGIN): Uint8Array {
+  const out = new Uint8Array(IMAGE_SIZE * IMAGE_SIZE);
+  cropFaceInto(out, 0, gray, width, height, box, margin);
+  return out;
+}
+
+/** cropFace writing into `out` at face index `index` (for batching many faces into one buffer). */
+export function cropFaceInto(out: Uint8Array, index: number, gray: Uint8Array, width: number, height: number, box: Box, margin: number = DEFAULT_MARGIN): void {
+  if (gray.length < width * height) throw new RangeError(`cropFace: buffer has ${gray.length} bytes, ${width}×${height} needs ${width * height}`);
+  if (!(box.w > 0 && box.h > 0)) throw new RangeError(`cropFace: empty box ${JSON.stringify(box)}`);
+  const r = cropRegion(box, margin);
+  const cols = axisWeights(r.x, r.w, IMAGE_SIZE, width);
+  const rows = axisWeights(r.y, r.h, IMAGE_SIZE, height);
+  const base = index * IMAGE_SIZE * IMAGE_SIZE;
+  for (let oy = 0; oy < IMAGE_SIZE; oy++) {
+    const ry = rows.idx[oy];
+    const wy = rows.w[oy];
+    for (let ox = 0; ox < IMAGE_SIZE; ox++) {
+      const cx = cols.idx[ox];
+      const wx = cols.w[ox];
+      let acc = 0;
+      for (let a = 0; a < ry.length; a++) {
+        const row = ry[a] * width;
+        let s = 0;
+        for (let b = 0; b < cx.length; b++) s += gray[row + cx[b]] * wx[b];
+        acc += s * wy[a];
+      }
+      out[base + oy * IMAGE_SIZE + ox] = Math.min(255, Math.max(0, Math.round(acc)));
+    }
+  }
+}
+
+/** Crop many faces into one N×48×48 buffer, the layout predictScores takes. */
+export function cropFaces(gray: Uint8Array, width: number, height: number, boxes: Box[], margin: number = DEFAULT_MARGIN): Uint8Array {
+  const out = new Uint8Array(boxes.length * IMAGE_SIZE * IMAGE_SIZE);
+  boxes.forEach((b, i) => cropFaceInto(out, i, gray, width, height, b, margin));
+  return out;
+}
