@@ -1,12 +1,167 @@
-import { Command } from 'commander';
-import { action } from './common';
-import { FerError } from '../util/errors';
+import * as path from 'path';
+import { Command, Option } from 'commander';
+import { action, backendOption, examples, intFlag } from './common';
+import { initBackend } from '../backend';
+import { CLASS_NAMES } from '../data/classes';
+import { SPLITS, Split, SplitName } from '../data/dataset';
+import { NET_IDS } from '../models/checkpoints';
+import { loadNets } from '../models/classifier';
+import { DEFAULT_EVAL_BATCH, reportScores, scoreNets } from '../eval/evaluate';
+import { fitEnsembleWeights } from '../eval/ensemble';
+import { loadEvalSplit } from '../eval/data';
+import { EvalReport, confusionTable, perClassTable, summaryTable, writeConfusionFiles } from '../eval/report';
+import { EXIT, FerError } from '../util/errors';
+import { color, info, warn } from '../util/log';
+import { createProgress } from '../util/progress';
+
+export const DEFAULT_DATA_DIR = 'data/prepared';
+export const DEFAULT_MODELS_DIR = 'checkpoints';
+export const DEFAULT_REPORTS_DIR = 'reports';
+
+interface EvalFlags {
+  data: string;
+  csv?: string;
+  split: SplitName;
+  models: string;
+  net?: number[];
+  confusion?: boolean;
+  tta?: boolean;
+  fitWeights?: boolean;
+  weights?: number[];
+  json?: boolean;
+  out: string;
+  batchSize: number;
+  backend: string;
+}
+
+function netList(v: string): number[] {
+  const nets = v.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
+  if (nets.length === 0 || nets.some((n) => !(NET_IDS as readonly number[]).includes(n))) {
+    throw new FerError(`--net ${v}: expected a comma-separated list of ${NET_IDS.join(', ')}`, EXIT.USAGE);
+  }
+  return [...new Set(nets)];
+}
+
+function weightList(v: string): number[] {
+  const w = v.split(',').map((s) => Number(s.trim()));
+  if (w.length === 0 || w.some((x) => !Number.isFinite(x) || x < 0) || !(w.reduce((a, b) => a + b, 0) > 0)) {
+    throw new FerError(`--weights ${v}: expected comma-separated numbers ≥ 0 with a positive sum, one per net`, EXIT.USAGE);
+  }
+  return w;
+}
+
+/** The split to evaluate, and val too when weights are to be fitted on it. */
+async function loadData(flags: EvalFlags, split: SplitName): Promise<{ source: EvalReport['source']; evalSplit: Split; val?: Split }> {
+  const needVal = Boolean(flags.fitWeights);
+  if (flags.csv) {
+    throw new FerError('--csv: not wired yet (waiting for src/data/prepare.ts); use --data');
+  }
+  const dir = flags.data;
+  const evalSplit = loadEvalSplit(dir, split);
+  const val = needVal ? (split === 'val' ? evalSplit : loadEvalSplit(dir, 'val')) : undefined;
+  return { source: { kind: 'data', path: dir }, evalSplit, val };
+}
+
+async function runEval(flags: EvalFlags): Promise<number> {
+  const split = flags.split;
+  const backend = await initBackend(flags.backend);
+  const { source, evalSplit, val } = await loadData(flags, split);
+  const nets = await loadNets(flags.models, flags.net);
+  if (flags.weights && flags.weights.length !== nets.length) {
+    throw new FerError(`--weights: ${flags.weights.length} weights for ${nets.length} nets (${nets.map((n) => n.net).join(',')})`, EXIT.USAGE);
+  }
+  const fitting = Boolean(flags.fitWeights && nets.length > 1);
+  if (flags.fitWeights && !fitting) warn('--fit-weights: only one net, nothing to weight');
+  // Fitting on val when evaluating val reuses its scores: no second pass.
+  const extraVal = fitting && val && val !== evalSplit ? val : undefined;
+  info(`evaluating ${nets.map((n) => `net${n.net}`).join(', ')} on ${split} (${evalSplit.count} images${flags.tta ? ', flip TTA' : ''}, ${backend.description})`);
+
+  const total = nets.length * (evalSplit.count + (extraVal?.count ?? 0));
+  const bar = createProgress(total, 'eval  {bar} {percentage}% | {value}/{total} images | {stage} | ETA {eta_formatted}', { payload: { stage: split } });
+  try {
+    const scoreOpts = { tta: flags.tta, batchSize: flags.batchSize };
+    const evalScores = await scoreNets(nets, evalSplit, { ...scoreOpts, onBatch: (d) => bar.update(d, { stage: split }) });
+    let weights = flags.weights;
+    if (fitting && val) {
+      const done = nets.length * evalSplit.count;
+      const valScores = extraVal
+        ? await scoreNets(nets, extraVal, { ...scoreOpts, onBatch: (d) => bar.update(done + d, { stage: 'val (fitting weights)' }) })
+        : evalScores;
+      bar.stop();
+      if (!extraVal) warn('--fit-weights with --split val: the weights are fitted on the images they are measured on, so the ensemble\'s numbers are optimistic');
+      const fitted = fitEnsembleWeights(valScores.map((s) => s.scores), val.labels);
+      weights = fitted.weights;
+      info(`ensemble weights fitted on val: ${nets.map((n, i) => `net${n.net} ${fitted.weights[i].toFixed(2)}`).join(', ')}`
+        + ` (val log loss ${fitted.logLoss.toFixed(4)}; equal weights ${fitted.equalLogLoss.toFixed(4)})`);
+    }
+    bar.stop();
+    return await finish(flags, source, evalSplit, reportScores(evalScores, evalSplit.labels, weights), backend.name, fitting ? 'val' : null);
+  } finally {
+    bar.stop();
+    nets.forEach((n) => n.model.dispose());
+  }
+}
+
+async function finish(flags: EvalFlags, source: EvalReport['source'], evalSplit: Split,
+  models: ReturnType<typeof reportScores>, backend: string, fittedOn: string | null): Promise<number> {
+  const split = flags.split;
+  const withFiles = models.map((m) => ({ ...m, files: [] as string[] }));
+  if (flags.confusion) {
+    for (const m of withFiles) {
+      const title = `${m.name} on ${split}: accuracy ${(m.metrics.accuracy * 100).toFixed(1)}%${flags.tta ? ' (TTA)' : ''}`;
+      m.files = await writeConfusionFiles(flags.out, m.name, split, m.metrics.confusion, title);
+    }
+  }
+  const report: EvalReport = {
+    split,
+    source,
+    images: evalSplit.count,
+    classes: [...CLASS_NAMES],
+    tta: Boolean(flags.tta),
+    backend,
+    batchSize: flags.batchSize,
+    weightsFittedOn: fittedOn,
+    models: withFiles,
+    files: withFiles.flatMap((m) => m.files),
+  };
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return EXIT.OK;
+  }
+  const out: string[] = [summaryTable(models, color), '', perClassTable(models, color)];
+  if (flags.confusion) {
+    for (const m of models) out.push('', color.bold(`${m.name}: confusion matrix on ${split} (rows true, columns predicted)`), confusionTable(m.metrics.confusion, color));
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+  if (report.files.length > 0) info(`wrote ${report.files.length} files to ${path.resolve(flags.out)}`);
+  return EXIT.OK;
+}
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('eval')
-    .description('(not implemented yet)')
-    .action(action(async () => {
-      throw new FerError('fer eval is not implemented yet');
-    }));
+    .description('Evaluate trained nets and their ensemble on a prepared split: accuracy, top-2, per-class precision/recall/F1,\n'
+      + 'macro/weighted F1, log loss, throughput; --confusion adds confusion matrices (table, CSV, JSON, PNG/SVG heatmaps).')
+    .addOption(new Option('--data <dir>', 'prepared dataset directory from `fer prepare`').default(DEFAULT_DATA_DIR).conflicts('csv'))
+    .addOption(new Option('--csv <file>', 'read the FER2013 CSV (.csv or .csv.gz) directly instead of a prepared directory'))
+    .addOption(new Option('--split <name>', 'split to evaluate; test is empty for the public FER2013 data, so val is the usual choice')
+      .choices([...SPLITS]).default('test'))
+    .option('--models <dir>', 'checkpoints directory from `fer train` (net<k>/best/)', DEFAULT_MODELS_DIR)
+    .option('--net <list>', 'nets to evaluate, e.g. 1,3 (default: every net found in --models)', netList)
+    .option('--confusion', 'print confusion matrices and write them to --out as CSV, JSON, PNG and SVG (default: off)')
+    .option('--tta', 'test-time augmentation: average each image with its horizontal mirror (default: off)')
+    .addOption(new Option('--fit-weights', 'fit ensemble weights on the val split (minimum log loss) instead of a plain mean (default: off)').conflicts('weights'))
+    .option('--weights <list>', 'ensemble weights, one per net in --net order, e.g. 1,1,2 (default: equal)', weightList)
+    .option('--json', 'print one JSON document on stdout instead of tables (default: off)')
+    .option('--out <dir>', 'directory for --confusion files', DEFAULT_REPORTS_DIR)
+    .option('--batch-size <n>', 'images per forward pass', intFlag('--batch-size', 1, 65536), DEFAULT_EVAL_BATCH)
+    .addOption(backendOption())
+    .action(action(async (flags: EvalFlags) => runEval(flags)));
+  examples(cmd, [
+    'fer eval --split val',
+    'fer eval --split val --confusion --out reports/',
+    'fer eval --split val --net 1,2 --tta --json > eval.json',
+    'fer eval --csv data/fer2013.csv.gz --split val --models checkpoints/',
+    'fer eval --split test --fit-weights --confusion',
+  ]);
 }
