@@ -1,12 +1,178 @@
-import { Command } from 'commander';
-import { action } from './common';
-import { FerError } from '../util/errors';
+import { Command, Option } from 'commander';
+import { action, backendOption, examples, intFlag, numFlag } from './common';
+import { EXIT, FerError } from '../util/errors';
+import { colorErr, info } from '../util/log';
+import { createProgress } from '../util/progress';
+import { CLASS_NAMES } from '../data/classes';
+import { NET_IDS } from '../models/checkpoints';
+import { DEFAULT_DETECT, DETECTOR_ENGINES, DetectorEngine } from '../vision/detector';
+import { DEFAULT_MARGIN } from '../vision/faces';
+import { expandInputs } from '../vision/inputs';
+import { DEFAULT_MODELS_DIR, Predictor, confidenceOf, createPredictor } from '../vision/predict';
+import { FileResult, planOutputs, predictFiles } from '../vision/batch';
+import { DetectOptions, FacePrediction } from '../vision/types';
+
+/** Flags shared by `fer predict` and `fer compare`. */
+export interface ModelFlags {
+  models: string;
+  net?: number[];
+  tta: boolean;
+  backend: string;
+  detector: DetectorEngine;
+  detectSize: number;
+  minFace: number;
+  scaleFactor: number;
+  minNeighbors: number;
+  margin: number;
+  quiet: boolean;
+}
+
+function netList(v: string): number[] {
+  const ids = v.split(',').map((s) => s.trim());
+  const nets = ids.map(Number);
+  if (ids.some((s) => s === '') || nets.some((n) => !(NET_IDS as readonly number[]).includes(n))) {
+    throw new FerError(`--net ${v}: expected net ids from ${NET_IDS.join(', ')}, comma-separated (e.g. 1,3)`, EXIT.USAGE);
+  }
+  return [...new Set(nets)];
+}
+
+export function addModelOptions(cmd: Command): Command {
+  return cmd
+    .option('--models <dir>', 'checkpoints directory with net<k>/best models (from `fer train`)', DEFAULT_MODELS_DIR)
+    .option('--net <ids>', 'nets to ensemble, comma-separated, e.g. 1,3 (default: every trained net found)', netList)
+    .option('--tta', 'also classify each face mirrored and average the scores (default: off)', false)
+    .addOption(backendOption())
+    .addOption(new Option('--detector <engine>', 'face detector: auto (native OpenCV when installed, else OpenCV.js), wasm, native')
+      .choices(DETECTOR_ENGINES as string[]).default('auto'))
+    .option('--detect-size <px>', 'detect on a copy whose long side is at most this (faster; boxes are mapped back)', intFlag('--detect-size', 24), DEFAULT_DETECT.detectSize)
+    .option('--min-face <px>', 'smallest face to find, in original-image pixels', intFlag('--min-face', 0), DEFAULT_DETECT.minFace)
+    .option('--scale-factor <f>', 'Haar pyramid step (smaller finds more, slower)', numFlag('--scale-factor', 1.01, 2), DEFAULT_DETECT.scaleFactor)
+    .option('--min-neighbors <n>', 'Haar overlapping detections needed to keep a face (higher: fewer false faces)', intFlag('--min-neighbors', 0), DEFAULT_DETECT.minNeighbors)
+    .option('--margin <f>', 'context added around each face before cropping, fraction of its side on each side', numFlag('--margin', 0, 1), DEFAULT_MARGIN)
+    .option('-q, --quiet', 'no progress bar, notes or summary on stderr (errors still print)', false);
+}
+
+export function detectOptions(o: ModelFlags): DetectOptions {
+  return { detectSize: o.detectSize, minFace: o.minFace, scaleFactor: o.scaleFactor, minNeighbors: o.minNeighbors };
+}
+
+export async function predictorFor(o: ModelFlags): Promise<Predictor> {
+  const predictor = await createPredictor({
+    modelsDir: o.models, nets: o.net, tta: o.tta, backend: o.backend, detector: o.detector, detect: detectOptions(o), margin: o.margin,
+  });
+  if (!o.quiet) {
+    info(`backend ${predictor.backend.description} · nets ${predictor.nets.join(',')} from ${o.models}${o.tta ? ' · tta' : ''} · detector ${predictor.detector.engine}`);
+  }
+  return predictor;
+}
+
+interface PredictFlags extends ModelFlags {
+  out?: string;
+  json: boolean;
+  jsonl: boolean;
+  csv: boolean;
+}
+
+const round = (x: number) => Number(x.toFixed(6));
+
+function jsonFace(f: FacePrediction): object {
+  return { box: f.box, label: f.label, scores: Object.fromEntries(CLASS_NAMES.map((c) => [c, round(f.scores[c])])) };
+}
+
+function csvField(v: string | number): string {
+  const s = String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+const CSV_HEADER = ['file', 'face', 'x', 'y', 'w', 'h', 'label', 'confidence', ...CLASS_NAMES].join(',');
+
+function textLine(file: string, i: number, f: FacePrediction): string {
+  const { x, y, w, h } = f.box;
+  return `${file}  face ${i + 1}  box x=${x} y=${y} w=${w} h=${h}  ${f.label} ${(confidenceOf(f) * 100).toFixed(1)}%`;
+}
+
+function writeRows(r: FileResult, o: PredictFlags): void {
+  r.faces.forEach((f, i) => {
+    if (o.jsonl) {
+      process.stdout.write(`${JSON.stringify({ file: r.file, face: i + 1, ...jsonFace(f), confidence: round(confidenceOf(f)) })}\n`);
+    } else if (o.csv) {
+      const { x, y, w, h } = f.box;
+      process.stdout.write(`${[csvField(r.file), i + 1, x, y, w, h, f.label, round(confidenceOf(f)), ...CLASS_NAMES.map((c) => round(f.scores[c]))].join(',')}\n`);
+    } else if (!o.json) {
+      process.stdout.write(`${textLine(r.file, i, f)}\n`);
+    }
+  });
+}
+
+function fail(message: string): void {
+  process.stderr.write(`${colorErr.red('fer:')} ${message}\n`);
+}
+
+async function run(inputs: string[], o: PredictFlags): Promise<number> {
+  const { files, problems } = expandInputs(inputs);
+  problems.forEach((p) => fail(p.message));
+  if (files.length === 0) return EXIT.ERROR;
+  const outputs = o.out ? planOutputs(files, o.out) : undefined;
+  const predictor = await predictorFor(o);
+  if (o.csv) process.stdout.write(`${CSV_HEADER}\n`);
+
+  // With text on a terminal each line already shows progress; a bar would garble it.
+  const showBar = files.length > 1 && !(process.stdout.isTTY && !o.json && !o.jsonl && !o.csv);
+  const bar = createProgress(files.length, '{bar} {value}/{total} images | {faces} faces | ETA {eta_formatted}', { quiet: o.quiet || !showBar, payload: { faces: 0 } });
+  const all: object[] = [];
+  let faces = 0;
+  let withFace = 0;
+  let failed = problems.length;
+  let ms = 0;
+  const started = performance.now();
+  try {
+    for await (const r of predictFiles(files, predictor, { detect: detectOptions(o), outputs })) {
+      faces += r.faces.length;
+      ms += r.ms;
+      if (r.faces.length > 0) withFace++;
+      if (r.error) {
+        failed++;
+        fail(r.error);
+      } else if (r.faces.length === 0 && !o.quiet) {
+        info(`${r.file}: no face found`);
+      }
+      if (o.json) all.push(r.error && r.width === 0 ? { file: r.file, error: r.error } : { file: r.file, faces: r.faces.map(jsonFace), ...(r.error ? { error: r.error } : {}) });
+      writeRows(r, o);
+      bar.increment(1, { faces });
+    }
+  } finally {
+    bar.stop();
+    predictor.dispose();
+  }
+  if (o.json) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
+  const total = files.length + problems.length;
+  if (!o.quiet && total > 1) {
+    const read = files.length - (failed - problems.length);
+    const secs = (performance.now() - started) / 1000;
+    info(`${total} inputs: ${faces} face${faces === 1 ? '' : 's'} in ${withFace} image${withFace === 1 ? '' : 's'}, `
+      + `${read - withFace} without a face, ${failed} failed · ${(ms / Math.max(1, read)).toFixed(0)} ms/image detect+classify, `
+      + `${(read / secs).toFixed(1)} images/s overall`);
+  }
+  if (failed > 0) return EXIT.ERROR;
+  return faces === 0 ? EXIT.NO_FACE : EXIT.OK;
+}
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('predict')
-    .description('(not implemented yet)')
-    .action(action(async () => {
-      throw new FerError('fer predict is not implemented yet');
-    }));
+    .description('Find every face in photos (Haar cascade) and classify its expression with the trained CNN ensemble.\n'
+      + 'Prints one line per face (box, top emotion, confidence); exit code 3 when no input has a face.')
+    .argument('<inputs...>', 'image files, directories (their images) or quoted globs such as "photos/**/*.jpg"');
+  addModelOptions(cmd)
+    .option('--out <path>', 'write annotated images: a file for one input, else a directory (same names; gif/avif → png)')
+    .addOption(new Option('--json', 'print [{file, faces:[{box:{x,y,w,h}, label, scores:{Angry..Neutral}}]}] on stdout').default(false).conflicts(['jsonl', 'csv']))
+    .addOption(new Option('--jsonl', 'print one JSON object per face (file, face, box, label, scores, confidence) per line').default(false).conflicts(['csv']))
+    .addOption(new Option('--csv', 'print one CSV row per face: file,face,x,y,w,h,label,confidence,Angry..Neutral').default(false))
+    .action(action(async (inputs: string[], o: PredictFlags) => run(inputs, o)));
+  examples(cmd, [
+    'fer predict photo.jpg',
+    'fer predict photo.jpg --out photo-annotated.jpg --json',
+    'fer predict photos/ "more/**/*.png" --csv > faces.csv',
+    'fer predict group.png --net 1,3 --tta --detect-size 640 --min-face 24',
+  ]);
 }

@@ -68,6 +68,7 @@ function toRgb(data: Buffer, pixels: number, channels: number): Uint8Array {
 function describeSharpError(e: unknown): string {
   const msg = (e as Error)?.message ?? String(e);
   if (/unsupported image format/i.test(msg)) return 'unsupported or unrecognised format';
+  if (/read error|premature end|truncated|unexpected end|corrupt/i.test(msg)) return 'truncated or corrupt data';
   const line = msg.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? msg;
   return line.replace(/^Vips\w*:\s*/, '');
 }

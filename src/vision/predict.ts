@@ -1,0 +1,123 @@
+import * as tf from '@tensorflow/tfjs';
+import { BackendInfo, initBackend } from '../backend';
+import { CLASS_NAMES, ClassName, IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
+import { LoadedNet, ensembleScores, loadNets, predictScores } from '../models/classifier';
+import { DetectorEngine, createDetector } from './detector';
+import { DEFAULT_MARGIN, cropFaces } from './faces';
+import { Box, DetectOptions, FaceDetector, FacePrediction } from './types';
+
+export const DEFAULT_MODELS_DIR = 'checkpoints';
+
+export interface PredictorOptions {
+  /** Checkpoints directory with net<k>/best models (default `checkpoints`). */
+  modelsDir?: string;
+  /** Nets to ensemble; default every trained net found. */
+  nets?: number[];
+  /** Average each face's scores with those of its mirror image. */
+  tta?: boolean;
+  /** Compute backend flag value (default 'auto'). */
+  backend?: string;
+  /** Detector engine, or a detector the caller already made (it is then not disposed by the predictor). */
+  detector?: DetectorEngine | FaceDetector;
+  /** Default detection options for every call. */
+  detect?: DetectOptions;
+  /** Crop margin around each box (fraction of its side, each side). */
+  margin?: number;
+}
+
+/** Face detection + ensemble classification, ready to run on many images. */
+export interface Predictor {
+  readonly backend: BackendInfo;
+  readonly nets: number[];
+  readonly detector: FaceDetector;
+  /** Ensemble softmax scores (count × 7, FER2013 order) of `count` 48×48 uint8 faces. */
+  classify(faces: Uint8Array, count: number): Float32Array;
+  /** Scores of the faces in `boxes` of a grey image (count × 7). */
+  classifyBoxes(gray: Uint8Array, width: number, height: number, boxes: Box[]): Float32Array;
+  /** Detect every face in a grey image and classify it. */
+  predictGray(gray: Uint8Array, width: number, height: number, opts?: DetectOptions): FacePrediction[];
+  dispose(): void;
+}
+
+/** Scores of face `index` in an n × 7 score array as a record keyed by class name. */
+export function scoresRecord(scores: ArrayLike<number>, index = 0): Record<ClassName, number> {
+  const out = {} as Record<ClassName, number>;
+  CLASS_NAMES.forEach((c, k) => { out[c] = scores[index * NUM_CLASSES + k]; });
+  return out;
+}
+
+/** The top class of face `index` and its score. */
+export function topClass(scores: ArrayLike<number>, index = 0): { label: ClassName; confidence: number } {
+  let best = 0;
+  for (let k = 1; k < NUM_CLASSES; k++) if (scores[index * NUM_CLASSES + k] > scores[index * NUM_CLASSES + best]) best = k;
+  return { label: CLASS_NAMES[best], confidence: scores[index * NUM_CLASSES + best] };
+}
+
+/** The highest score of a prediction (the confidence in its label). */
+export function confidenceOf(p: FacePrediction): number {
+  return p.scores[p.label];
+}
+
+/**
+ * Load backend, models and detector. Throws a FerError (naming how to get models) when there are none.
+ * One warm-up inference runs here so the first image is not slowed by kernel set-up.
+ */
+export async function createPredictor(opts: PredictorOptions = {}): Promise<Predictor> {
+  const backend = await initBackend(opts.backend ?? 'auto');
+  const loaded = await loadNets(opts.modelsDir ?? DEFAULT_MODELS_DIR, opts.nets);
+  const ownsDetector = typeof opts.detector !== 'object';
+  let detector: FaceDetector;
+  try {
+    detector = typeof opts.detector === 'object' ? opts.detector : await createDetector(opts.detector ?? 'auto');
+  } catch (e) {
+    loaded.forEach((n) => n.model.dispose());
+    throw e;
+  }
+  const predictor = new EnsemblePredictor(backend, loaded, detector, ownsDetector, opts);
+  predictor.classify(new Uint8Array(IMAGE_SIZE * IMAGE_SIZE), 1);
+  return predictor;
+}
+
+class EnsemblePredictor implements Predictor {
+  readonly nets: number[];
+  private readonly margin: number;
+  private readonly tta: boolean;
+
+  constructor(
+    readonly backend: BackendInfo,
+    private readonly loaded: LoadedNet[],
+    readonly detector: FaceDetector,
+    private readonly ownsDetector: boolean,
+    private readonly opts: PredictorOptions,
+  ) {
+    this.nets = loaded.map((n) => n.net);
+    this.margin = opts.margin ?? DEFAULT_MARGIN;
+    this.tta = opts.tta ?? false;
+  }
+
+  classify(faces: Uint8Array, count: number): Float32Array {
+    if (count === 0) return new Float32Array(0);
+    const perNet = this.loaded.map((n) => predictScores(n.model, faces, count, { tta: this.tta }));
+    return perNet.length === 1 ? perNet[0] : ensembleScores(perNet);
+  }
+
+  classifyBoxes(gray: Uint8Array, width: number, height: number, boxes: Box[]): Float32Array {
+    return this.classify(cropFaces(gray, width, height, boxes, this.margin), boxes.length);
+  }
+
+  predictGray(gray: Uint8Array, width: number, height: number, opts?: DetectOptions): FacePrediction[] {
+    const boxes = this.detector.detect(gray, width, height, { ...this.opts.detect, ...opts });
+    const scores = this.classifyBoxes(gray, width, height, boxes);
+    return boxes.map((box, i) => ({ box, label: topClass(scores, i).label, scores: scoresRecord(scores, i) }));
+  }
+
+  dispose(): void {
+    this.loaded.forEach((n) => n.model.dispose());
+    if (this.ownsDetector) this.detector.dispose();
+  }
+}
+
+/** Number of tensors tfjs holds; tests use it to check prediction does not leak. */
+export function liveTensors(): number {
+  return tf.memory().numTensors;
+}
