@@ -140,7 +140,7 @@ async function finish(flags: EvalFlags, source: EvalReport['source'], evalSplit:
 export function register(program: Command): void {
   const cmd = program
     .command('eval')
-    .description('Evaluate trained nets and their ensemble on a prepared split: accuracy, top-2, per-class precision/recall/F1,\n'
+    .description('Evaluate trained nets and their ensemble on a prepared split: accuracy, top-2, per-class precision/recall/F1, '
       + 'macro/weighted F1, log loss, throughput; --confusion adds confusion matrices (table, CSV, JSON, PNG/SVG heatmaps).')
     .addOption(new Option('--data <dir>', 'prepared dataset directory from `fer prepare`').default(DEFAULT_DATA_DIR).conflicts('csv'))
     .addOption(new Option('--csv <file>', 'read the FER2013 CSV (.csv or .csv.gz) directly instead of a prepared directory'))
