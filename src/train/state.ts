@@ -1,0 +1,126 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { FerError, describeFsError } from '../util/errors';
+import { AdamState } from './adam';
+import { AugmentOptions } from './augment';
+import { EarlyStoppingState, PlateauOptions, PlateauState } from './plateau';
+import { RngState } from './rng';
+
+/**
+ * What `last/` holds besides the model, so `--resume` continues exactly where a run stopped:
+ *   train-state.json   settings, epoch / batch position, LR, plateau and early-stop state, RNG, history
+ *   optimizer.bin      Adam's moments, float32, every variable's m then every variable's v, in variable order
+ * `best/` holds the model and train-info.json (epoch and metrics of that epoch).
+ */
+export const TRAIN_STATE = 'train-state.json';
+export const OPTIMIZER_BIN = 'optimizer.bin';
+export const TRAIN_INFO = 'train-info.json';
+export const STATE_VERSION = 1;
+
+/** One row of the training history. */
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  acc: number;
+  val_loss: number;
+  val_acc: number;
+  /** The LR this epoch trained with. */
+  lr: number;
+  /** Wall time of the epoch (training + validation). */
+  seconds: number;
+  /** Training throughput, images per second (validation excluded). */
+  imgPerSec: number;
+  /** Peak resident memory of the process so far, MB. */
+  peakRssMB: number;
+}
+
+/** The settings a run keeps for its whole life; `--resume` reuses them. */
+export interface RunSettings {
+  net: number;
+  width: number;
+  seed: number;
+  batchSize: number;
+  /** LR the run started with. */
+  lr: number;
+  augment: AugmentOptions | null;
+  classWeights: boolean;
+  weightDecay: number;
+  plateau: PlateauOptions;
+  earlyStop: number;
+}
+
+/** Where inside an epoch an interrupted run stopped (absent when it stopped between epochs). */
+export interface PartialEpoch {
+  /** Batches of this epoch already trained. */
+  batch: number;
+  /** Seed of this epoch's shuffle. */
+  epochSeed: number;
+  lossSum: number;
+  correct: number;
+  seen: number;
+  trainSeconds: number;
+}
+
+export interface TrainState {
+  version: number;
+  settings: RunSettings;
+  /** Epochs completed. */
+  epoch: number;
+  partial: PartialEpoch | null;
+  lr: number;
+  rng: RngState;
+  plateau: PlateauState;
+  earlyStop: EarlyStoppingState;
+  best: { epoch: number; val_acc: number } | null;
+  history: EpochRecord[];
+  optimizer: { step: number; shapes: number[][] };
+  stoppedEarly: boolean;
+}
+
+export function encodeOptimizer(state: AdamState): Uint8Array {
+  const total = state.m.reduce((a, m) => a + m.length, 0) * 2;
+  const all = new Float32Array(total);
+  let off = 0;
+  for (const arr of [...state.m, ...state.v]) {
+    all.set(arr, off);
+    off += arr.length;
+  }
+  return new Uint8Array(all.buffer);
+}
+
+export function decodeOptimizer(bytes: Uint8Array, step: number, sizes: number[], file: string): AdamState {
+  const total = sizes.reduce((a, b) => a + b, 0) * 2;
+  if (bytes.byteLength !== total * 4) throw new FerError(`${file}: expected ${total * 4} bytes of optimizer state, found ${bytes.byteLength}`);
+  const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const m: Float32Array[] = [];
+  const v: Float32Array[] = [];
+  let off = 0;
+  for (const list of [m, v]) {
+    for (const n of sizes) {
+      list.push(all.slice(off, off + n));
+      off += n;
+    }
+  }
+  return { step, m, v };
+}
+
+/** Read train-state.json and optimizer.bin from a `last/` directory. */
+export function readTrainState(dir: string): { state: TrainState; optimizer: AdamState } {
+  const file = path.join(dir, TRAIN_STATE);
+  let state: TrainState;
+  try {
+    state = JSON.parse(fs.readFileSync(file, 'utf8')) as TrainState;
+  } catch (e) {
+    throw new FerError(e instanceof SyntaxError ? `${file}: not valid JSON` : `cannot resume: ${describeFsError(e, file)}`);
+  }
+  if (state.version !== STATE_VERSION) throw new FerError(`${file}: training-state version ${state.version} is not supported (expected ${STATE_VERSION})`);
+  const binFile = path.join(dir, OPTIMIZER_BIN);
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(binFile);
+  } catch (e) {
+    throw new FerError(`cannot resume: ${describeFsError(e, binFile)}`);
+  }
+  const sizes = state.optimizer.shapes.map((s) => s.reduce((a, b) => a + b, 1));
+  return { state, optimizer: decodeOptimizer(bytes, state.optimizer.step, sizes, binFile) };
+}

@@ -1,0 +1,358 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { EXIT, FerError } from '../util/errors';
+import { createProgress } from '../util/progress';
+import { info } from '../util/log';
+import { IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
+import { Split, loadPreparedSplit } from '../data/dataset';
+import { facesToTensor } from '../preprocess/normalize';
+import { buildNet } from '../models/nets';
+import { loadModelDir, saveModelDir } from '../models/io';
+import { bestModelDir, lastModelDir, netDir } from '../models/checkpoints';
+import { Adam } from './adam';
+import { AugmentOptions, DEFAULT_AUGMENT, gatherBatch } from './augment';
+import { writeHistory } from './history';
+import { EarlyStopping, MonitorName, PlateauOptions, ReduceLROnPlateau } from './plateau';
+import { Rng } from './rng';
+import {
+  EpochRecord, OPTIMIZER_BIN, PartialEpoch, RunSettings, STATE_VERSION, TRAIN_INFO, TRAIN_STATE, TrainState,
+  encodeOptimizer, readTrainState,
+} from './state';
+
+export interface TrainOptions {
+  /** 1, 2 or 3. */
+  net: number;
+  /** A prepared-dataset directory (`fer prepare`), or the train and validation splits themselves. */
+  data: string | { train: Split; val: Split };
+  /** Checkpoints directory; the net's files go to <out>/net<k>/{best,last,history.*,curves.*}. */
+  out: string;
+  /** Total epochs (with --resume: the total including those already done). */
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  seed?: number;
+  /** On-the-fly augmentation: true = DEFAULT_AUGMENT. */
+  augment?: boolean | AugmentOptions;
+  /** Weight the loss by inverse class frequency (sklearn's "balanced"). */
+  classWeights?: boolean;
+  /** AdamW decoupled weight decay on conv/dense kernels. */
+  weightDecay?: number;
+  plateau?: Partial<PlateauOptions>;
+  /** Stop after this many epochs without a better val_acc; 0 = never. */
+  earlyStop?: number;
+  /** Width multiplier of the net (1 = as documented). */
+  width?: number;
+  /** Continue from <out>/net<k>/last with its saved settings. */
+  resume?: boolean;
+  /** Set `requested` (e.g. from a SIGINT handler) to stop after the current batch; `last` is saved first. */
+  stop?: { requested: boolean };
+  /** Progress bars on stderr (only drawn on a TTY). Default true. */
+  progress?: boolean;
+  /** Where human-readable lines go; default stderr. */
+  log?: (line: string) => void;
+}
+
+export const TRAIN_DEFAULTS = {
+  epochs: 15,
+  batchSize: 64,
+  lr: 1e-3,
+  seed: 42,
+  augment: true,
+  classWeights: false,
+  weightDecay: 0.01,
+  earlyStop: 0,
+  width: 1,
+} as const;
+
+export interface TrainResult {
+  net: number;
+  /** Epochs completed in total (including resumed ones). */
+  epochs: number;
+  history: EpochRecord[];
+  best: { epoch: number; val_acc: number } | null;
+  /** Stopped by `stop.requested` (SIGINT/SIGTERM); `last` holds the position to resume from. */
+  interrupted: boolean;
+  stoppedEarly: boolean;
+  peakRssMB: number;
+  backend: string;
+  dirs: { net: string; best: string; last: string };
+}
+
+function peakRssMB(): number {
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
+function loadSplits(data: TrainOptions['data']): { train: Split; val: Split } {
+  if (typeof data !== 'string') return data;
+  const train = loadPreparedSplit(data, 'train');
+  if (train.count === 0) throw new FerError(`${data}: the train split is empty; prepare a dataset with training rows (\`fer prepare data/fer2013.csv --out ${data}\`)`);
+  let val: Split;
+  try {
+    val = loadPreparedSplit(data, 'val');
+  } catch (e) {
+    if (e instanceof FerError && /split 'val' is missing/.test(e.message)) val = { images: new Uint8Array(0), labels: new Uint8Array(0), count: 0 };
+    else throw e;
+  }
+  if (val.count === 0) {
+    throw new FerError(`${data}: no validation split (val is empty); carve one from train with \`fer prepare data/fer2013.csv --out ${data} --val-fraction 0.1\``);
+  }
+  return { train, val };
+}
+
+function checkSplits(s: { train: Split; val: Split }): void {
+  if (s.train.count === 0) throw new FerError('the train split is empty');
+  if (s.val.count === 0) throw new FerError('no validation split (val is empty); make one with `fer prepare --val-fraction 0.1`');
+}
+
+/** sklearn's "balanced" weights n / (K · n_c); a class absent from train gets 0. */
+export function balancedClassWeights(labels: Uint8Array): Float32Array {
+  const counts = new Float64Array(NUM_CLASSES);
+  for (const l of labels) counts[l] += 1;
+  return Float32Array.from(counts, (c) => (c > 0 ? labels.length / (NUM_CLASSES * c) : 0));
+}
+
+function metricOf(r: EpochRecord, m: MonitorName): number {
+  return r[m];
+}
+
+/** Validation loss and accuracy, in inference mode (no dropout, BN moving statistics). */
+export function evaluateSplit(model: tf.LayersModel, split: Split, batchSize = 256): { loss: number; acc: number } {
+  const px = IMAGE_SIZE * IMAGE_SIZE;
+  let lossSum = 0;
+  let correct = 0;
+  for (let start = 0; start < split.count; start += batchSize) {
+    const n = Math.min(batchSize, split.count - start);
+    const [l, c] = tf.tidy(() => {
+      const x = facesToTensor(split.images.subarray(start * px, (start + n) * px), n);
+      const y = tf.tensor1d(split.labels.subarray(start, start + n), 'int32');
+      const p = model.predict(x) as tf.Tensor2D;
+      const logp = tf.log(tf.clipByValue(p, 1e-7, 1 - 1e-7));
+      const loss = tf.neg(tf.sum(tf.mul(tf.oneHot(y, NUM_CLASSES), logp)));
+      const ok = tf.sum(tf.cast(tf.equal(tf.argMax(p, -1), y), 'int32'));
+      return [loss.dataSync()[0], ok.dataSync()[0]];
+    });
+    lossSum += l;
+    correct += c;
+  }
+  return { loss: lossSum / split.count, acc: correct / split.count };
+}
+
+function dropoutLayers(model: tf.LayersModel): { seed?: number }[] {
+  // tfjs' Dropout reads `this.seed` on every call; a fixed seed would repeat one mask, so we set it per batch.
+  return model.layers.filter((l) => l.getClassName() === 'Dropout') as unknown as { seed?: number }[];
+}
+
+function isKernel(v: tf.LayerVariable): boolean {
+  return /\/kernel(_\d+)?$/.test(v.originalName);
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function fmtLr(lr: number): string {
+  return lr.toExponential(1);
+}
+
+function pct(v: number): string {
+  return `${(v * 100).toFixed(1)}%`;
+}
+
+/**
+ * Train one net with a custom loop (Adam/AdamW, per-batch augmentation, ReduceLROnPlateau, early stopping),
+ * writing `best` and `last` checkpoints, history and curves after every epoch. Usable without the CLI; the
+ * compute backend is whatever tfjs has active (call initBackend first).
+ */
+export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
+  const log = opts.log ?? info;
+  const splits = loadSplits(opts.data);
+  checkSplits(splits);
+  const { train, val } = splits;
+  const epochs = opts.epochs ?? TRAIN_DEFAULTS.epochs;
+  const dirs = { net: netDir(opts.out, opts.net), best: bestModelDir(opts.out, opts.net), last: lastModelDir(opts.out, opts.net) };
+  const title = `net${opts.net}`;
+
+  let model: tf.LayersModel;
+  let settings: RunSettings;
+  let resumed: { state: TrainState; optimizer: ReturnType<typeof readTrainState>['optimizer'] } | null = null;
+  if (opts.resume) {
+    if (!fs.existsSync(path.join(dirs.last, TRAIN_STATE))) {
+      throw new FerError(`--resume: no checkpoint to resume in ${dirs.last} (train without --resume first)`);
+    }
+    resumed = readTrainState(dirs.last);
+    settings = resumed.state.settings;
+    if (settings.net !== opts.net) throw new FerError(`${path.join(dirs.last, TRAIN_STATE)}: holds net ${settings.net}, not net ${opts.net}`);
+    model = await loadModelDir(dirs.last);
+  } else {
+    const augment = opts.augment ?? TRAIN_DEFAULTS.augment;
+    const plateau = new ReduceLROnPlateau(opts.plateau).options;
+    settings = {
+      net: opts.net,
+      width: opts.width ?? TRAIN_DEFAULTS.width,
+      seed: opts.seed ?? TRAIN_DEFAULTS.seed,
+      batchSize: opts.batchSize ?? TRAIN_DEFAULTS.batchSize,
+      lr: opts.lr ?? TRAIN_DEFAULTS.lr,
+      augment: augment === true ? { ...DEFAULT_AUGMENT } : augment === false ? null : augment,
+      classWeights: opts.classWeights ?? TRAIN_DEFAULTS.classWeights,
+      weightDecay: opts.weightDecay ?? TRAIN_DEFAULTS.weightDecay,
+      plateau,
+      earlyStop: opts.earlyStop ?? TRAIN_DEFAULTS.earlyStop,
+    };
+    model = buildNet(opts.net, settings.seed, { width: settings.width });
+  }
+  // A later --early-stop on resume is honoured: it decides only when to stop, not what is computed.
+  if (opts.resume && opts.earlyStop !== undefined) settings = { ...settings, earlyStop: opts.earlyStop };
+
+  const layerVars = model.trainableWeights;
+  const vars = layerVars.map((w) => w.read() as tf.Variable);
+  const adam = new Adam(vars, layerVars.map(isKernel), { weightDecay: settings.weightDecay });
+  const plateau = new ReduceLROnPlateau(settings.plateau);
+  const early = new EarlyStopping('val_acc', Math.max(1, settings.earlyStop));
+  let rng = new Rng(settings.seed);
+  let epoch = 0;
+  let lr = settings.lr;
+  let history: EpochRecord[] = [];
+  let best: TrainResult['best'] = null;
+  let partial: PartialEpoch | null = null;
+  let stoppedEarly = false;
+  if (resumed) {
+    const s = resumed.state;
+    const shapes = vars.map((v) => v.shape);
+    if (JSON.stringify(shapes) !== JSON.stringify(s.optimizer.shapes)) throw new FerError(`${path.join(dirs.last, TRAIN_STATE)}: optimizer state does not match the model's variables`);
+    adam.setState(resumed.optimizer);
+    plateau.setState(s.plateau);
+    early.setState(s.earlyStop);
+    rng = new Rng(s.rng);
+    ({ epoch, lr, history, best, partial, stoppedEarly } = s);
+    log(`${title}: resuming after epoch ${epoch}${partial ? ` (+${partial.batch} batches of epoch ${epoch + 1})` : ''}, LR ${fmtLr(lr)}`);
+  }
+
+  const classWeights = settings.classWeights ? balancedClassWeights(train.labels) : null;
+  const dropouts = dropoutLayers(model);
+  const bs = settings.batchSize;
+  const numBatches = Math.ceil(train.count / bs);
+  const px = IMAGE_SIZE * IMAGE_SIZE;
+  const batchBuf = new Uint8Array(bs * px);
+  const stop = opts.stop ?? { requested: false };
+
+  const state = (p: PartialEpoch | null): TrainState => ({
+    version: STATE_VERSION, settings, epoch, partial: p, lr, rng: rng.getState(), plateau: plateau.getState(),
+    earlyStop: early.getState(), best, history, optimizer: { step: adam.step, shapes: vars.map((v) => v.shape) }, stoppedEarly,
+  });
+  const saveLast = async (p: PartialEpoch | null): Promise<void> => {
+    for (const d of dropouts) d.seed = undefined;
+    await saveModelDir(model, dirs.last, {
+      [TRAIN_STATE]: JSON.stringify(state(p), null, 1),
+      [OPTIMIZER_BIN]: encodeOptimizer(adam.getState()),
+    });
+  };
+  const result = (interrupted: boolean): TrainResult => ({
+    net: opts.net, epochs: epoch, history, best, interrupted, stoppedEarly, peakRssMB: peakRssMB(), backend: tf.getBackend(), dirs,
+  });
+
+  try {
+    if (stoppedEarly || epoch >= epochs) {
+      log(`${title}: nothing to do: ${stoppedEarly ? 'stopped early' : `${epoch} of ${epochs} epochs done`} (raise --epochs to train on)`);
+      return result(false);
+    }
+    fs.mkdirSync(dirs.net, { recursive: true });
+    while (epoch < epochs && !stoppedEarly) {
+      const e = epoch + 1;
+      const epochStart = Date.now();
+      const epochSeed = partial ? partial.epochSeed : rng.uint32();
+      const order = new Rng(epochSeed).permutation(train.count);
+      let lossSum = partial?.lossSum ?? 0;
+      let correct = partial?.correct ?? 0;
+      let seen = partial?.seen ?? 0;
+      let trainSeconds = partial?.trainSeconds ?? 0;
+      const firstBatch = partial?.batch ?? 0;
+      partial = null;
+      const bar = createProgress(numBatches, `${title} epoch ${e}/${epochs} {bar} {value}/{total} | loss {loss} acc {acc} | lr {lr} | {ips} img/s | ETA {eta_formatted}`, {
+        quiet: opts.progress === false, payload: { loss: '-', acc: '-', lr: fmtLr(lr), ips: '-' },
+      });
+      bar.update(firstBatch);
+      let sliceStart = Date.now();
+      for (let b = firstBatch; b < numBatches; b++) {
+        const idx = order.subarray(b * bs, Math.min((b + 1) * bs, train.count));
+        const n = idx.length;
+        gatherBatch(train.images, idx, batchBuf, rng, settings.augment);
+        for (const d of dropouts) d.seed = rng.uint32();
+        const labels = Uint8Array.from(idx, (i) => train.labels[i]);
+        const [l, c] = trainStep(model, vars, adam, batchBuf, labels, n, classWeights, lr);
+        lossSum += l * n;
+        correct += c;
+        seen += n;
+        const now = Date.now();
+        trainSeconds += (now - sliceStart) / 1000;
+        sliceStart = now;
+        bar.update(b + 1, { loss: (lossSum / seen).toFixed(4), acc: pct(correct / seen), lr: fmtLr(lr), ips: Math.round(seen / trainSeconds) });
+        // Let a pending SIGINT/SIGTERM handler run, then honour it between batches.
+        await yieldToEventLoop();
+        if (stop.requested && b + 1 < numBatches) {
+          bar.stop();
+          await saveLast({ batch: b + 1, epochSeed, lossSum, correct, seen, trainSeconds });
+          log(`${title}: interrupted in epoch ${e} after batch ${b + 1}/${numBatches}; saved ${dirs.last} (continue with --resume)`);
+          return result(true);
+        }
+      }
+      bar.stop();
+      const v = evaluateSplit(model, val);
+      const rec: EpochRecord = {
+        epoch: e, loss: lossSum / seen, acc: correct / seen, val_loss: v.loss, val_acc: v.acc, lr,
+        seconds: Math.round((Date.now() - epochStart) / 100) / 10, imgPerSec: Math.round((seen / trainSeconds) * 10) / 10, peakRssMB: peakRssMB(),
+      };
+      history = [...history, rec];
+      epoch = e;
+      const isBest = best === null || rec.val_acc > best.val_acc;
+      if (isBest) {
+        best = { epoch: e, val_acc: rec.val_acc };
+        for (const d of dropouts) d.seed = undefined;
+        await saveModelDir(model, dirs.best, { [TRAIN_INFO]: JSON.stringify({ net: opts.net, settings, ...rec }, null, 1) });
+      }
+      const next = plateau.step(metricOf(rec, settings.plateau.monitor), lr);
+      if (next.reduced) {
+        log(`${title}: ReduceLROnPlateau: ${settings.plateau.monitor} has not improved for ${settings.plateau.patience} epochs; LR ${fmtLr(lr)} → ${fmtLr(next.lr)}`);
+        lr = next.lr;
+      }
+      if (settings.earlyStop > 0 && early.step(rec.val_acc)) stoppedEarly = true;
+      await saveLast(null);
+      await writeHistory(dirs.net, history, title);
+      log(`${title} epoch ${e}/${epochs}  loss ${rec.loss.toFixed(4)} acc ${pct(rec.acc)}  val_loss ${rec.val_loss.toFixed(4)} val_acc ${pct(rec.val_acc)}`
+        + `  lr ${fmtLr(rec.lr)}  ${rec.seconds}s  ${rec.imgPerSec} img/s  RSS ${rec.peakRssMB} MB${isBest ? '  * best' : ''}`);
+      if (stoppedEarly && best) log(`${title}: early stop: val_acc has not improved for ${settings.earlyStop} epochs (best ${pct(best.val_acc)} at epoch ${best.epoch})`);
+      if (stop.requested) {
+        log(`${title}: interrupted after epoch ${e}; saved ${dirs.last} (continue with --resume)`);
+        return result(true);
+      }
+    }
+    return result(false);
+  } finally {
+    adam.dispose();
+    model.dispose();
+  }
+}
+
+/** One optimisation step; returns the batch's mean loss and its number of correct predictions. */
+function trainStep(model: tf.LayersModel, vars: tf.Variable[], adam: Adam, batch: Uint8Array, labels: Uint8Array, n: number,
+  classWeights: Float32Array | null, lr: number): [number, number] {
+  let correctT: tf.Tensor | undefined;
+  const lossT = tf.tidy(() => {
+    const x = facesToTensor(batch, n);
+    const y = tf.tensor1d(labels, 'int32');
+    const { value, grads } = tf.variableGrads(() => {
+      const p = model.apply(x, { training: true }) as tf.Tensor2D;
+      correctT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(p, -1), y), 'int32')));
+      // Keras' categorical cross-entropy on probabilities (clipped), with optional per-sample class weights.
+      let perSample = tf.neg(tf.sum(tf.mul(tf.oneHot(y, NUM_CLASSES), tf.log(tf.clipByValue(p, 1e-7, 1 - 1e-7))), -1));
+      if (classWeights) perSample = tf.mul(perSample, tf.gather(tf.tensor1d(classWeights), y));
+      return tf.mean(perSample) as tf.Scalar;
+    }, vars);
+    adam.apply(vars.map((v) => grads[v.name]), lr);
+    return value;
+  });
+  const loss = lossT.dataSync()[0];
+  lossT.dispose();
+  const correct = correctT ? correctT.dataSync()[0] : 0;
+  correctT?.dispose();
+  if (!Number.isFinite(loss)) throw new FerError(`training diverged (loss ${loss}); try a lower --lr`, EXIT.ERROR);
+  return [loss, correct];
+}
