@@ -11,3 +11,7 @@ export { Box, DetectOptions, FaceDetector, FacePrediction } from './vision/types
 export { cropFace, cropFaces, rgbToGray, DEFAULT_MARGIN } from './vision/faces';
 export { annotateRgb, Annotation } from './vision/annotate';
 export { loadImage, decodeImage, saveRgb, LoadedImage } from './vision/image';
+export { prepareDataset, prepareInMemory, PrepareOptions, PrepareReport, PrepareProgress, SplitReport } from './data/prepare';
+export { DROP_REASONS, DropReason, DropExample, DropTally } from './data/clean';
+export { SPLITS, SplitName, Split, loadPreparedSplit } from './data/dataset';
+export { barChart, classBarChart, BarChartSpec } from './charts/bar';

@@ -1,0 +1,174 @@
+import { once } from 'events';
+import { finished } from 'stream/promises';
+import { parse, CsvError, Options, Parser } from 'csv-parse';
+import { FerError } from '../util/errors';
+
+/** Receives CSV records in order; the first one is the header. Fields are raw bytes (no decoding). */
+export interface RecordSink {
+  record(fields: Buffer[], line: number): void;
+  /** A record csv-parse could not read (bad quoting); parsing goes on with the next one. */
+  syntaxError(line: number, message: string): void;
+}
+
+/**
+ * How records are found. `auto`: a line with no double quote is split on commas directly (FER2013 never
+ * quotes, and this is ~7× faster than a general CSV parser); from the first line that contains a quote on,
+ * the rest of the input goes through csv-parse, which handles quoted fields, embedded commas, newlines and
+ * escaped quotes. `csv-parse`: csv-parse reads everything.
+ */
+export type CsvParserMode = 'auto' | 'csv-parse';
+
+/** No FER2013 record comes near this; a longer one means the input is not FER2013 (or has no line breaks). */
+export const MAX_RECORD_BYTES = 1 << 20;
+
+const NL = 0x0a;
+const CR = 0x0d;
+const COMMA = 0x2c;
+const QUOTE = 0x22;
+
+/** Feed decoded CSV bytes to `sink` record by record. Throws FerError (naming `file`) on fatal problems. */
+export async function readCsvRecords(chunks: AsyncIterable<Buffer>, sink: RecordSink, file: string, mode: CsvParserMode = 'auto'): Promise<void> {
+  let line = 0; // lines consumed by the fast path so far
+  let carry: Buffer | null = null; // an incomplete last line, carried into the next chunk
+  let general: GeneralParser | null = mode === 'csv-parse' ? new GeneralParser(sink, 0, file) : null;
+  let first = true;
+
+  const fastLine = (buf: Buffer, start: number, end: number): void => {
+    line++;
+    if (end > start && buf[end - 1] === CR) end--;
+    if (end === start) return; // blank line, as csv-parse's skip_empty_lines
+    const fields: Buffer[] = [];
+    let from = start;
+    for (;;) {
+      const comma = buf.indexOf(COMMA, from);
+      if (comma < 0 || comma >= end) break;
+      fields.push(buf.subarray(from, comma));
+      from = comma + 1;
+    }
+    fields.push(buf.subarray(from, end));
+    sink.record(fields, line);
+  };
+
+  for await (let chunk of chunks) {
+    if (first) {
+      first = false;
+      if (chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
+    }
+    if (general) {
+      await general.write(chunk);
+      continue;
+    }
+    let pos = 0;
+    if (carry) {
+      const nl = chunk.indexOf(NL);
+      if (nl < 0 || carry.indexOf(QUOTE) >= 0 || chunk.subarray(0, nl).indexOf(QUOTE) >= 0) {
+        chunk = Buffer.concat([carry, chunk]);
+      } else {
+        const joined = Buffer.concat([carry, chunk.subarray(0, nl)]);
+        fastLine(joined, 0, joined.length);
+        pos = nl + 1;
+      }
+      carry = null;
+    }
+    // Found once per chunk: searching per line would rescan the rest of the chunk every time.
+    const quote = chunk.indexOf(QUOTE, pos);
+    for (;;) {
+      const nl = chunk.indexOf(NL, pos);
+      const lineEnd = nl < 0 ? chunk.length : nl;
+      if (quote >= 0 && quote < lineEnd) {
+        // A quoted field may span lines: from this record on, csv-parse does the splitting.
+        general = new GeneralParser(sink, line, file);
+        await general.write(chunk.subarray(pos));
+        pos = chunk.length;
+        break;
+      }
+      if (nl < 0) break;
+      fastLine(chunk, pos, nl);
+      pos = nl + 1;
+    }
+    if (pos < chunk.length) {
+      carry = Buffer.from(chunk.subarray(pos));
+      if (carry.length > MAX_RECORD_BYTES) throw new FerError(`${file}: line ${line + 1}: longer than ${MAX_RECORD_BYTES >> 20} MiB; not a FER2013 CSV`);
+    }
+  }
+  if (general) {
+    await general.end();
+  } else if (carry) {
+    fastLine(carry, 0, carry.length);
+  }
+}
+
+/** csv-parse driven by pushed chunks, forwarding records (with absolute line numbers) to the sink. */
+class GeneralParser {
+  private readonly parser: Parser;
+  private failure: unknown = undefined;
+
+  constructor(private readonly sink: RecordSink, private readonly lineOffset: number, private readonly file: string) {
+    // encoding null and on_skip exist in csv-parse 5 but not in its type definitions.
+    this.parser = parse({
+      encoding: null, // fields as Buffers: pixels are parsed from bytes
+      bom: true,
+      info: true,
+      relax_column_count: true, // a wrong column count is a malformed row, not a fatal error
+      skip_empty_lines: true,
+      skip_records_with_error: true,
+      max_record_size: MAX_RECORD_BYTES,
+      on_skip: (err: CsvError | undefined) => {
+        if (!err) return;
+        if (err.code === 'CSV_MAX_RECORD_SIZE') {
+          this.fail(new FerError(`${file}: line ${this.line(err)}: longer than ${MAX_RECORD_BYTES >> 20} MiB; not a FER2013 CSV`));
+          return;
+        }
+        this.guard(() => sink.syntaxError(this.line(err), err.message.replace(/\s+at line \d+.*$/, '').replace(/:$/, '')));
+      },
+    } as unknown as Options);
+    this.parser.on('data', (r: { record: Buffer[]; info: { lines: number } }) => {
+      this.guard(() => this.sink.record(r.record, r.info.lines + this.lineOffset));
+    });
+    this.parser.on('error', (e) => this.fail(e));
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    this.check();
+    if (!this.parser.write(chunk)) {
+      await Promise.race([once(this.parser, 'drain'), finished(this.parser).catch(() => undefined)]);
+    }
+    this.check();
+  }
+
+  async end(): Promise<void> {
+    this.check();
+    this.parser.end();
+    try {
+      await finished(this.parser);
+    } catch {
+      /* reported by check() */
+    }
+    this.check();
+  }
+
+  private line(err: CsvError): number {
+    return ((err as unknown as { lines?: number }).lines ?? 0) + this.lineOffset;
+  }
+
+  private guard(fn: () => void): void {
+    if (this.failure !== undefined) return;
+    try {
+      fn();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private fail(e: unknown): void {
+    if (this.failure === undefined) this.failure = e;
+    this.parser.destroy();
+  }
+
+  private check(): void {
+    const e = this.failure;
+    if (e === undefined) return;
+    if (e instanceof FerError) throw e;
+    throw new FerError(`${this.file}: ${(e as Error)?.message ?? String(e)}`);
+  }
+}
