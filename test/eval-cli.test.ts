@@ -3,7 +3,7 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { initBackend } from '../src/backend';
 import { CLASS_NAMES } from '../src/data/classes';
-import { asymmetricNet, brightnessNet, uniformFaces, writeCheckpoints, writePreparedDir } from './eval-fixtures';
+import { asymmetricNet, brightnessNet, fer2013Csv, uniformFaces, writeCheckpoints, writePreparedDir } from './eval-fixtures';
 import { runFer, tmpDir } from './helpers';
 
 // 14 val faces. The brightness net predicts the brightness class each face shows; 3 of them (10, 11, 13) show
@@ -89,6 +89,27 @@ describe('fer eval (CLI)', () => {
     expect(ensemble.metrics.logLoss).toBeCloseTo(Number(fitted), 3);
   });
 
+  it('--csv reads and cleans the FER2013 CSV in memory and evaluates its split', () => {
+    const csv = path.join(root, 'mini.csv');
+    fs.writeFileSync(csv, fer2013Csv([
+      ...[0, 1, 2, 3, 4, 5, 6].map((c) => ({ label: c, shown: c, usage: 'PublicTest' as const })),
+      { label: 3, shown: 5, usage: 'PublicTest' },
+      { label: 1, shown: 1, usage: 'Training' },
+      { label: 4, shown: 4, usage: 'Training' },
+    ]));
+    const r = runFer(['eval', '--csv', csv, '--models', ckpt, '--net', '1', '--split', 'val', '--json']);
+    expect(r.status).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ split: 'val', source: { kind: 'csv', path: csv }, images: 8 });
+    expect(doc.models.map((m: { name: string }) => m.name)).toEqual(['net1']);
+    expect(doc.models[0].metrics.accuracy).toBeCloseTo(7 / 8, 10);
+    expect(doc.models[0].metrics.confusion.counts[3][5]).toBe(1);
+
+    const empty = runFer(['eval', '--csv', csv, '--models', ckpt]);
+    expect(empty.status).toBe(1);
+    expect(empty.stderr).toContain(`fer: ${csv}: split 'test' has no rows (FER2013's PrivateTest rows are withheld from this data); evaluate another split with --split val or --split train`);
+  });
+
   it('refuses the empty default split with one line naming it and suggesting --split val', () => {
     const r = runFer(['eval', '--data', prep, '--models', ckpt]);
     expect(r.status).toBe(1);
@@ -100,7 +121,7 @@ describe('fer eval (CLI)', () => {
 
   it('names the flag or path on bad input, without a stack trace', () => {
     const cases: [string[], number, RegExp][] = [
-      [['--net', '4'], 2, /--net 4: expected a comma-separated list of 1, 2, 3/],
+      [['--net', '4'], 2, /--net 4: expected 1, 2, 3, a list like 1,3, or all/],
       [['--split', 'holdout'], 2, /'holdout' is invalid/],
       [['--csv', 'x.csv'], 2, /--data.*cannot be used with option '--csv/],
       [['--weights', '1,-1'], 2, /--weights 1,-1: expected/],

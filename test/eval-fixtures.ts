@@ -72,3 +72,20 @@ export async function writeCheckpoints(dir: string, models: Record<number, tf.La
   for (const [net, model] of Object.entries(models)) await saveModelDir(model, bestModelDir(dir, Number(net)));
   return dir;
 }
+
+/**
+ * A FER2013-format CSV (emotion,pixels,Usage). Each face shows brightness class `shown` as its mean, with a
+ * ±10 checkerboard so `fer prepare`'s blank-image filter keeps it, and one pixel set from the row number so
+ * no two rows are duplicates.
+ */
+export function fer2013Csv(rows: { label: number; shown: number; usage: 'Training' | 'PublicTest' | 'PrivateTest' }[]): string {
+  const lines = ['emotion,pixels,Usage'];
+  rows.forEach((r, i) => {
+    const base = Math.round((255 * r.shown) / 6);
+    const px = Array.from({ length: PX }, (_, p) => Math.min(255, Math.max(0, base + (((p % IMAGE_SIZE) + Math.floor(p / IMAGE_SIZE)) % 2 === 0 ? 10 : -10))));
+    px[0] = i % 256;
+    px[1] = Math.floor(i / 256);
+    lines.push(`${r.label},${px.join(' ')},${r.usage}`);
+  });
+  return `${lines.join('\n')}\n`;
+}

@@ -4,17 +4,18 @@ import { action, backendOption, examples, intFlag } from './common';
 import { initBackend } from '../backend';
 import { CLASS_NAMES } from '../data/classes';
 import { SPLITS, Split, SplitName } from '../data/dataset';
-import { NET_IDS } from '../models/checkpoints';
+import { parseNetList } from '../models/nets';
+import { DEFAULT_PREPARED_DIR } from './prepare';
 import { loadNets } from '../models/classifier';
 import { DEFAULT_EVAL_BATCH, reportScores, scoreNets } from '../eval/evaluate';
 import { fitEnsembleWeights } from '../eval/ensemble';
-import { loadEvalSplit } from '../eval/data';
+import { emptySplitError, loadEvalSplit, preparedSplitRows } from '../eval/data';
+import { prepareInMemory } from '../data/prepare';
 import { EvalReport, confusionTable, perClassTable, summaryTable, writeConfusionFiles } from '../eval/report';
 import { EXIT, FerError } from '../util/errors';
 import { color, info, warn } from '../util/log';
 import { createProgress } from '../util/progress';
 
-export const DEFAULT_DATA_DIR = 'data/prepared';
 export const DEFAULT_MODELS_DIR = 'checkpoints';
 export const DEFAULT_REPORTS_DIR = 'reports';
 
@@ -34,14 +35,6 @@ interface EvalFlags {
   backend: string;
 }
 
-function netList(v: string): number[] {
-  const nets = v.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
-  if (nets.length === 0 || nets.some((n) => !(NET_IDS as readonly number[]).includes(n))) {
-    throw new FerError(`--net ${v}: expected a comma-separated list of ${NET_IDS.join(', ')}`, EXIT.USAGE);
-  }
-  return [...new Set(nets)];
-}
-
 function weightList(v: string): number[] {
   const w = v.split(',').map((s) => Number(s.trim()));
   if (w.length === 0 || w.some((x) => !Number.isFinite(x) || x < 0) || !(w.reduce((a, b) => a + b, 0) > 0)) {
@@ -54,10 +47,18 @@ function weightList(v: string): number[] {
 async function loadData(flags: EvalFlags, split: SplitName): Promise<{ source: EvalReport['source']; evalSplit: Split; val?: Split }> {
   const needVal = Boolean(flags.fitWeights);
   if (flags.csv) {
-    throw new FerError('--csv: not wired yet (waiting for src/data/prepare.ts); use --data');
+    // The same cleaning as `fer prepare` with its defaults, so the numbers match an evaluation of its output.
+    info(`reading and cleaning ${flags.csv} (as \`fer prepare\` would) …`);
+    const { splits } = await prepareInMemory(flags.csv, { progress: true });
+    if (splits[split].count === 0) throw emptySplitError(flags.csv, split, (s) => splits[s].count);
+    if (needVal && splits.val.count === 0) throw new FerError(`--fit-weights: ${flags.csv}: split 'val' has no rows to fit the weights on`);
+    return { source: { kind: 'csv', path: flags.csv }, evalSplit: splits[split], val: needVal ? splits.val : undefined };
   }
   const dir = flags.data;
   const evalSplit = loadEvalSplit(dir, split);
+  if (needVal && split !== 'val' && preparedSplitRows(dir, 'val') === 0) {
+    throw new FerError(`--fit-weights: ${dir}: split 'val' has no rows to fit the weights on`);
+  }
   const val = needVal ? (split === 'val' ? evalSplit : loadEvalSplit(dir, 'val')) : undefined;
   return { source: { kind: 'data', path: dir }, evalSplit, val };
 }
@@ -142,12 +143,12 @@ export function register(program: Command): void {
     .command('eval')
     .description('Evaluate trained nets and their ensemble on a prepared split: accuracy, top-2, per-class precision/recall/F1, '
       + 'macro/weighted F1, log loss, throughput; --confusion adds confusion matrices (table, CSV, JSON, PNG/SVG heatmaps).')
-    .addOption(new Option('--data <dir>', 'prepared dataset directory from `fer prepare`').default(DEFAULT_DATA_DIR).conflicts('csv'))
+    .addOption(new Option('--data <dir>', 'prepared dataset directory from `fer prepare`').default(DEFAULT_PREPARED_DIR).conflicts('csv'))
     .addOption(new Option('--csv <file>', 'read the FER2013 CSV (.csv or .csv.gz) directly instead of a prepared directory'))
     .addOption(new Option('--split <name>', 'split to evaluate; test is empty for the public FER2013 data, so val is the usual choice')
       .choices([...SPLITS]).default('test'))
     .option('--models <dir>', 'checkpoints directory from `fer train` (net<k>/best/)', DEFAULT_MODELS_DIR)
-    .option('--net <list>', 'nets to evaluate, e.g. 1,3 (default: every net found in --models)', netList)
+    .option('--net <list>', 'nets to evaluate: 1, 2, 3, a list like 1,3, or all (default: every net found in --models)', (v: string) => parseNetList(v) as number[])
     .option('--confusion', 'print confusion matrices and write them to --out as CSV, JSON, PNG and SVG (default: off)')
     .option('--tta', 'test-time augmentation: average each image with its horizontal mirror (default: off)')
     .addOption(new Option('--fit-weights', 'fit ensemble weights on the val split (minimum log loss) instead of a plain mean (default: off)').conflicts('weights'))
