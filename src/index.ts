@@ -15,3 +15,9 @@ export { prepareDataset, prepareInMemory, PrepareOptions, PrepareReport, Prepare
 export { DROP_REASONS, DropReason, DropExample, DropTally } from './data/clean';
 export { SPLITS, SplitName, Split, loadPreparedSplit } from './data/dataset';
 export { barChart, classBarChart, BarChartSpec } from './charts/bar';
+export { classificationMetrics, confusionMatrix, argmaxRows, topKAccuracy, logLoss, LOG_LOSS_EPS, Metrics, ClassMetrics, ConfusionMatrix } from './eval/metrics';
+export { evaluateNets, scoreSplit, scoreNets, reportScores, ModelReport, NetScores, Throughput, ScoreOptions } from './eval/evaluate';
+export { fitEnsembleWeights, FittedWeights } from './eval/ensemble';
+export { loadEvalSplit } from './eval/data';
+export { writeConfusionFiles, EvalReport } from './eval/report';
+export { confusionHeatmap, heatmapCanvas, HeatmapSpec } from './charts/heatmap';
