@@ -31,7 +31,6 @@ export async function readCsvRecords(chunks: AsyncIterable<Buffer>, sink: Record
   let line = 0; // lines consumed by the fast path so far
   let carry: Buffer | null = null; // an incomplete last line, carried into the next chunk
   let general: GeneralParser | null = mode === 'csv-parse' ? new GeneralParser(sink, 0, file) : null;
-  let first = true;
 
   const fastLine = (buf: Buffer, start: number, end: number): void => {
     line++;
@@ -49,11 +48,7 @@ export async function readCsvRecords(chunks: AsyncIterable<Buffer>, sink: Record
     sink.record(fields, line);
   };
 
-  for await (let chunk of chunks) {
-    if (first) {
-      first = false;
-      if (chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
-    }
+  for await (let chunk of withoutBom(chunks)) {
     if (general) {
       await general.write(chunk);
       continue;
@@ -98,6 +93,22 @@ export async function readCsvRecords(chunks: AsyncIterable<Buffer>, sink: Record
   }
 }
 
+/** Drop a UTF-8 byte order mark, even when it is split across the first chunks. */
+async function* withoutBom(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let head: Buffer | null = Buffer.alloc(0);
+  for await (const chunk of chunks) {
+    if (head === null) {
+      yield chunk;
+      continue;
+    }
+    head = Buffer.concat([head, chunk]);
+    if (head.length < 3) continue;
+    yield head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? head.subarray(3) : head;
+    head = null;
+  }
+  if (head !== null && head.length > 0) yield head;
+}
+
 /** csv-parse driven by pushed chunks, forwarding records (with absolute line numbers) to the sink. */
 class GeneralParser {
   private readonly parser: Parser;
@@ -109,7 +120,12 @@ class GeneralParser {
       encoding: null, // fields as Buffers: pixels are parsed from bytes
       bom: true,
       info: true,
-      relax_column_count: true, // a wrong column count is a malformed row, not a fatal error
+      // The same line breaks as the fast path: LF or CRLF, mixed freely.
+      record_delimiter: ['\r\n', '\n'],
+      relax_column_count: true,
+      // A stray quote inside a field stays a literal character (the row then fails pixel validation) instead
+      // of swallowing the records after it.
+      relax_quotes: true, // a wrong column count is a malformed row, not a fatal error
       skip_empty_lines: true,
       skip_records_with_error: true,
       max_record_size: MAX_RECORD_BYTES,

@@ -200,7 +200,7 @@ async function parseAndClean(csvPath: string, opts: PrepareOptions): Promise<Par
   const kept = SPLITS.reduce((s, k) => s + order[k].length, 0);
   if (kept === 0) {
     const reasons = DROP_REASONS.filter((r) => drops.byReason[r].count > 0).map((r) => `${r} ${drops.byReason[r].count}`).join(', ');
-    const ex = DROP_REASONS.map((r) => drops.byReason[r].examples[0]).find((e) => e !== undefined);
+    const ex = DROP_REASONS.flatMap((r) => drops.byReason[r].examples).sort((a, b) => a.line - b.line)[0];
     throw new FerError(`${csvPath}: no usable rows: all ${rowsRead} dropped (${reasons})${ex ? `; e.g. line ${ex.line}: ${ex.message}` : ''}`);
   }
   for (const s of SPLITS) {
