@@ -9,14 +9,14 @@ export const DEFAULT_MARGIN = 0.1;
 
 /**
  * RGB24 → 8-bit grey with the ITU-R BT.601 weights OpenCV's cvtColor uses (FER2013 was made that way too),
- * in the same 14-bit fixed point so results match OpenCV exactly.
+ * in the same 15-bit fixed point as OpenCV 4's 8-bit path, so results match it exactly.
  */
 export function rgbToGray(rgb: Uint8Array, width: number, height: number): Uint8Array {
   const n = width * height;
   if (rgb.length < n * 3) throw new RangeError(`rgbToGray: buffer has ${rgb.length} bytes, ${width}×${height} RGB needs ${n * 3}`);
   const gray = new Uint8Array(n);
   for (let i = 0, j = 0; i < n; i++, j += 3) {
-    gray[i] = (rgb[j] * 4899 + rgb[j + 1] * 9617 + rgb[j + 2] * 1868 + 8192) >> 14;
+    gray[i] = (rgb[j] * 9798 + rgb[j + 1] * 19235 + rgb[j + 2] * 3735 + 16384) >> 15;
   }
   return gray;
 }
