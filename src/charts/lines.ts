@@ -68,15 +68,22 @@ export function drawPanel(c: Canvas, p: Panel, x: number, y: number, w: number, 
   c.text(px + pw / 2, y + h - 8, p.xLabel, { size: 10, anchor: 'middle' });
   c.text(x + 4, py - 8, p.yLabel, { size: 10 });
 
-  p.series.forEach((s, i) => {
+  for (const s of p.series) {
     const line = s.points.filter(([, v]) => Number.isFinite(v)).map(([a, b]) => [sx(a), sy(b)] as [number, number]);
     c.polyline(line, s.color, s.dashed ? 1 : 2);
     // A single point is invisible as a line: mark every point with a small square.
     for (const [a, b] of line) c.rect(a - 2, b - 2, 4, 4, { fill: s.color });
-    const lx = px + pw - 110;
-    const ly = py + 14 + i * 15;
-    c.line(lx, ly - 4, lx + 18, ly - 4, s.color, 2);
-    c.text(lx + 24, ly, s.name, { size: 10 });
+  }
+  // Legend on a white box, bottom right (curves tend to start top-left or bottom-left).
+  const lw = 24 + Math.max(...p.series.map((s) => Canvas.textWidth(s.name, 10))) + 10;
+  const lh = p.series.length * 15 + 6;
+  const lx = px + pw - lw - 6;
+  const ly = py + ph - lh - 6;
+  c.rect(lx, ly, lw, lh, { fill: '#ffffff', stroke: '#cccccc' });
+  p.series.forEach((s, i) => {
+    const ty = ly + 15 + i * 15;
+    c.line(lx + 5, ty - 4, lx + 23, ty - 4, s.color, 2);
+    c.text(lx + 28, ty, s.name, { size: 10 });
   });
 }
 

@@ -1,12 +1,133 @@
-import { Command } from 'commander';
-import { action } from './common';
-import { FerError } from '../util/errors';
+import { Command, Option } from 'commander';
+import { action, backendOption, examples, intFlag, numFlag } from './common';
+import { netOption, printSummaries, widthOption } from './models';
+import { initBackend } from '../backend';
+import { parseNetList } from '../models/nets';
+import { TRAIN_DEFAULTS, TrainResult, trainNet } from '../train/trainer';
+import { DEFAULT_PLATEAU, MONITORS, MonitorName } from '../train/plateau';
+import { EXIT, FerError } from '../util/errors';
+import { colorErr, info } from '../util/log';
+
+interface TrainFlags {
+  net: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  data: string;
+  out: string;
+  seed: number;
+  augment: boolean;
+  classWeights: boolean;
+  weightDecay: number;
+  width: number;
+  backend: string;
+  resume: boolean;
+  earlyStop: number;
+  plateauMonitor: MonitorName;
+  plateauFactor: number;
+  plateauPatience: number;
+  plateauCooldown: number;
+  plateauMinDelta: number;
+  minLr: number;
+  summary: boolean;
+  json: boolean;
+}
+
+function monitorFlag(v: string): MonitorName {
+  if (!(MONITORS as readonly string[]).includes(v)) throw new FerError(`--plateau-monitor ${v}: choose one of ${MONITORS.join(', ')}`, EXIT.USAGE);
+  return v as MonitorName;
+}
+
+/**
+ * SIGINT/SIGTERM ask the loop to stop after the current batch (it then saves `last`); a second signal exits at
+ * once, which is still safe: checkpoints are written to a temp directory and renamed.
+ */
+function installStopHandlers(stop: { requested: boolean }): () => void {
+  const handler = (sig: NodeJS.Signals): void => {
+    if (stop.requested) {
+      process.stderr.write(`\n${sig} again: exiting without saving\n`);
+      process.exit(EXIT.INTERRUPTED);
+    }
+    stop.requested = true;
+    process.stderr.write(`\n${sig}: finishing the current batch, then saving the checkpoint (again to quit at once)\n`);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}
 
 export function register(program: Command): void {
-  program
+  const d = TRAIN_DEFAULTS;
+  const p = DEFAULT_PLATEAU;
+  const cmd = program
     .command('train')
-    .description('(not implemented yet)')
-    .action(action(async () => {
-      throw new FerError('fer train is not implemented yet');
+    .description('Train the CNNs on a prepared dataset (fer prepare): Adam with ReduceLROnPlateau, on-the-fly augmentation, '
+      + '`best` and `last` checkpoints in <out>/net<k>/, history (JSON, CSV) and curves (SVG, PNG). '
+      + 'Ctrl-C saves `last` and exits 130; --resume continues exactly where it stopped.')
+    .addOption(netOption('all'))
+    .addOption(new Option('--epochs <n>', 'total epochs (with --resume: including those already done)').default(d.epochs).argParser(intFlag('--epochs', 1)))
+    .addOption(new Option('--batch-size <n>', 'images per batch').default(d.batchSize).argParser(intFlag('--batch-size', 1, 4096)))
+    .addOption(new Option('--lr <x>', 'initial learning rate (Adam)').default(d.lr).argParser(numFlag('--lr', 1e-9, 10)))
+    .option('--data <dir>', 'prepared dataset directory (from fer prepare), needs train and val splits', 'data/prepared')
+    .option('--out <dir>', 'checkpoints directory: writes <out>/net<k>/best, last, history.json/.csv, curves.svg/.png', 'checkpoints')
+    .addOption(new Option('--seed <n>', 'seed for weights, shuffling, augmentation and dropout (same seed, same run)').default(d.seed).argParser(intFlag('--seed', 0, 2 ** 32 - 1)))
+    .option('--augment', 'random flip, shift ±10%, rotation ±10°, zoom ±10%, on the fly', d.augment)
+    .option('--no-augment', 'train on the images as they are')
+    .option('--class-weights', 'weight the loss by inverse class frequency (helps rare classes such as Disgust)', d.classWeights)
+    .addOption(new Option('--weight-decay <x>', 'decoupled weight decay (AdamW) on conv/dense kernels; 0 = plain Adam').default(d.weightDecay).argParser(numFlag('--weight-decay', 0, 1)))
+    .addOption(widthOption())
+    .addOption(backendOption())
+    .option('--resume', 'continue from <out>/net<k>/last with its saved settings (only --epochs and --early-stop may change)', false)
+    .addOption(new Option('--early-stop <n>', 'stop after n epochs without a better val_acc (0 = off)').default(d.earlyStop).argParser(intFlag('--early-stop', 0)))
+    .addOption(new Option('--plateau-monitor <m>', `metric ReduceLROnPlateau watches: ${MONITORS.join(', ')}`).default(p.monitor).argParser(monitorFlag))
+    .addOption(new Option('--plateau-factor <f>', 'multiply the LR by f when the metric plateaus').default(p.factor).argParser(numFlag('--plateau-factor', 1e-6, 0.999999)))
+    .addOption(new Option('--plateau-patience <n>', 'epochs without improvement before the LR is reduced').default(p.patience).argParser(intFlag('--plateau-patience', 0)))
+    .addOption(new Option('--plateau-cooldown <n>', 'epochs to wait after a reduction before counting again').default(p.cooldown).argParser(intFlag('--plateau-cooldown', 0)))
+    .addOption(new Option('--plateau-min-delta <x>', 'smallest change that counts as an improvement').default(p.minDelta).argParser(numFlag('--plateau-min-delta', 0)))
+    .addOption(new Option('--min-lr <x>', 'the LR is never reduced below this').default(p.minLr).argParser(numFlag('--min-lr', 0)))
+    .option('--summary', 'print the layer table of each selected net (as `fer models`) and exit without training', false)
+    .option('--json', 'print the training results (history, best epoch, peak RSS) as JSON on stdout', false)
+    .action(action(async (opts: TrainFlags) => {
+      if (opts.summary) {
+        await printSummaries({ net: opts.net, width: opts.width, json: opts.json });
+        return EXIT.OK;
+      }
+      const nets = parseNetList(opts.net);
+      const backend = await initBackend(opts.backend);
+      info(`backend: ${backend.description}`);
+      const stop = { requested: false };
+      const uninstall = installStopHandlers(stop);
+      const results: TrainResult[] = [];
+      try {
+        for (const net of nets) {
+          const r = await trainNet({
+            net, data: opts.data, out: opts.out, epochs: opts.epochs, batchSize: opts.batchSize, lr: opts.lr, seed: opts.seed,
+            augment: opts.augment, classWeights: opts.classWeights, weightDecay: opts.weightDecay, width: opts.width, resume: opts.resume,
+            earlyStop: opts.earlyStop,
+            plateau: {
+              monitor: opts.plateauMonitor, factor: opts.plateauFactor, patience: opts.plateauPatience, cooldown: opts.plateauCooldown,
+              minDelta: opts.plateauMinDelta, minLr: opts.minLr,
+            },
+            stop,
+          });
+          results.push(r);
+          if (r.best) info(colorErr.green(`net${net}: best val_acc ${(r.best.val_acc * 100).toFixed(2)}% at epoch ${r.best.epoch} → ${r.dirs.best}; peak RSS ${r.peakRssMB} MB`));
+          if (r.interrupted) break;
+        }
+      } finally {
+        uninstall();
+      }
+      if (opts.json) process.stdout.write(JSON.stringify(results.length === 1 ? results[0] : results, null, 2) + '\n');
+      return results.some((r) => r.interrupted) ? EXIT.INTERRUPTED : EXIT.OK;
     }));
+  examples(cmd, [
+    'fer train --net 1 --epochs 15',
+    'fer train --net all --data data/prepared --out checkpoints --class-weights',
+    'fer train --net 3 --resume --epochs 30      # continue net 3 up to epoch 30',
+    'fer train --net 2 --plateau-monitor val_acc --plateau-patience 2 --early-stop 6',
+    'fer train --summary --net 3',
+  ]);
 }
