@@ -1,0 +1,358 @@
+import { EXIT, FerError } from '../util/errors';
+import { writeFileAtomic } from '../util/atomic';
+import { CLASS_NAMES, NUM_CLASSES } from '../data/classes';
+import { DEFAULT_DETECT, DetectorEngine } from '../vision/detector';
+import { rgbToGray } from '../vision/faces';
+import { Annotation, annotateRgb } from '../vision/annotate';
+import { Predictor, createPredictor } from '../vision/predict';
+import { DetectOptions, FaceDetector } from '../vision/types';
+import { FrameDecoder } from './decoder';
+import { VideoEncoder } from './encoder';
+import { Source, VideoInfo, ffmpegFeatures, findFfmpeg, findFfprobe, isLive, probeVideo, resolveSource } from './ffmpeg';
+import { LineFile } from './files';
+import { CSV_HEADER, FaceRow, SummaryBuilder, TrackSummary, csvRow, jsonRow } from './rows';
+import { FaceTracker, smoothScores } from './tracker';
+
+/**
+ * Video defaults. Detection dominates the per-frame cost (Haar on OpenCV.js); 320 px on the long side still
+ * finds faces down to ~40 px in a 640-px frame and keeps the default pipeline in real time on 2 cores.
+ */
+export const VIDEO_DEFAULTS = {
+  every: 1,
+  smooth: 0.5,
+  detect: { ...DEFAULT_DETECT, detectSize: 320 } as Required<DetectOptions>,
+  preset: 'veryfast',
+  crf: 23,
+} as const;
+
+export interface ProcessVideoOptions {
+  /** A file ffmpeg reads, a v4l2 device (/dev/video0) or a stream URL (rtsp://, http://, ...). */
+  input: string;
+  /** Annotated video (.mp4, .mov or .mkv); omit to write only the data. */
+  output?: string;
+  /** One CSV row per face per frame. */
+  csv?: string;
+  /** One JSON object per face per frame. */
+  jsonl?: string;
+  /** Per-track summary (dominant emotion, share of time per emotion). */
+  summaryJson?: string;
+
+  /** A ready predictor (kept open); otherwise one is made from the options below and disposed at the end. */
+  predictor?: Predictor;
+  modelsDir?: string;
+  nets?: number[];
+  tta?: boolean;
+  backend?: string;
+  detector?: DetectorEngine | FaceDetector;
+  margin?: number;
+  detect?: DetectOptions;
+
+  /** Detect every N frames; in between, faces keep their last boxes (default 1). */
+  every?: number;
+  /** EMA weight of the newest frame's scores per track, in (0, 1]; 1 = no smoothing (default 0.5). */
+  smooth?: number;
+  /** Keep up with the source by dropping frames (live cameras and streams). */
+  realtime?: boolean;
+  /** Stop after this many processed frames. */
+  maxFrames?: number;
+  /** Stop after this many seconds of input. */
+  durationS?: number;
+  /** x264 preset (default veryfast) and quality (CRF, default 23). */
+  preset?: string;
+  crf?: number;
+
+  /** Abort to stop early: the frames so far are finished into playable, complete outputs. */
+  signal?: AbortSignal;
+  /** Called once the input is probed and models are loaded, before the first frame. */
+  onStart?: (s: VideoStart) => void;
+  /** Called after every processed frame. */
+  onFrame?: (p: VideoProgress) => void;
+}
+
+export interface VideoStart {
+  source: Source;
+  video: VideoInfo;
+  predictor: Predictor;
+  /** Expected frames when known (files), for progress and ETA. */
+  expectedFrames?: number;
+}
+
+export interface VideoProgress {
+  frames: number;
+  dropped: number;
+  faces: number;
+  elapsedS: number;
+  fps: number;
+  expectedFrames?: number;
+}
+
+/** Milliseconds spent in each stage on the JavaScript thread, summed over the video. */
+export interface StageTimes {
+  /** Waiting for the decoder (it runs in parallel; this is the time it was the bottleneck). */
+  decodeWait: number;
+  /** RGB → grey conversion. */
+  gray: number;
+  detect: number;
+  classify: number;
+  annotate: number;
+  /** Handing frames to the encoder, including waiting when it was the bottleneck and the final flush. */
+  encode: number;
+}
+
+export interface VideoResult {
+  input: string;
+  outputs: { video?: string; csv?: string; jsonl?: string; summaryJson?: string };
+  video: VideoInfo;
+  /** Frames processed (and written to the output video). */
+  frames: number;
+  /** Frames decoded but skipped to keep up (--realtime). */
+  dropped: number;
+  faceRows: number;
+  framesWithFace: number;
+  tracks: TrackSummary[];
+  /** Stopped early by the abort signal; outputs hold the frames so far. */
+  interrupted: boolean;
+  audio: 'copied' | 'aac' | 'none';
+  elapsedS: number;
+  fps: number;
+  stages: StageTimes;
+}
+
+function argmax(s: ArrayLike<number>): number {
+  let best = 0;
+  for (let k = 1; k < s.length; k++) if (s[k] > s[best]) best = k;
+  return best;
+}
+
+function validate(o: ProcessVideoOptions): void {
+  const every = o.every ?? VIDEO_DEFAULTS.every;
+  if (!(Number.isInteger(every) && every >= 1)) throw new FerError(`--every ${every}: expected an integer ≥ 1`, EXIT.USAGE);
+  const smooth = o.smooth ?? VIDEO_DEFAULTS.smooth;
+  if (!(smooth > 0 && smooth <= 1)) throw new FerError(`--smooth ${smooth}: expected a number in (0, 1] (1 = no smoothing)`, EXIT.USAGE);
+  if (o.maxFrames !== undefined && !(Number.isInteger(o.maxFrames) && o.maxFrames >= 1)) {
+    throw new FerError(`--max-frames ${o.maxFrames}: expected an integer ≥ 1`, EXIT.USAGE);
+  }
+  if (o.durationS !== undefined && !(o.durationS > 0)) throw new FerError(`--duration ${o.durationS}: expected seconds > 0`, EXIT.USAGE);
+}
+
+/**
+ * Find, track and classify every face in every frame of a video; write an annotated copy (same frames,
+ * timestamps and audio) and per-face rows. Decoding and encoding run in ffmpeg processes in parallel with
+ * detection and classification here.
+ */
+export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult> {
+  validate(o);
+  const every = o.every ?? VIDEO_DEFAULTS.every;
+  const alpha = o.smooth ?? VIDEO_DEFAULTS.smooth;
+  const detectOpts: DetectOptions = { ...VIDEO_DEFAULTS.detect, ...Object.fromEntries(Object.entries(o.detect ?? {}).filter(([, v]) => v !== undefined)) };
+  const ffmpeg = findFfmpeg();
+  const ffprobe = findFfprobe();
+  const source = resolveSource(o.input);
+  const live = isLive(source);
+  const video = probeVideo(source, ffprobe);
+  const features = ffmpegFeatures(ffmpeg);
+  const { width, height } = video;
+
+  // Open every output first: an unwritable path fails before minutes of work, and nothing is left behind.
+  const opened: { discard(): void }[] = [];
+  let encoder: VideoEncoder | undefined;
+  let csv: LineFile | undefined;
+  let jsonl: LineFile | undefined;
+  let predictor: Predictor | undefined;
+  const ownPredictor = !o.predictor;
+  let decoder: FrameDecoder | undefined;
+  const cleanup = async (): Promise<void> => {
+    await decoder?.stop();
+    await encoder?.abort();
+    opened.forEach((f) => f.discard());
+  };
+  try {
+    if (o.summaryJson) reserveCheck(o.summaryJson);
+    if (o.output) {
+      encoder = new VideoEncoder({
+        ffmpeg, features, target: o.output, width, height, sar: video.sar, timeBaseDen: video.timeBaseDen,
+        // A live source cannot be opened twice; its audio is not recorded.
+        audio: video.audioCodec && !live ? { source, codec: video.audioCodec, durationS: o.durationS } : undefined,
+        shortest: o.maxFrames !== undefined || o.durationS !== undefined,
+        preset: o.preset ?? VIDEO_DEFAULTS.preset, crf: o.crf ?? VIDEO_DEFAULTS.crf,
+      });
+    }
+    if (o.csv) {
+      csv = new LineFile(o.csv, 'CSV');
+      opened.push(csv);
+      csv.write(CSV_HEADER);
+    }
+    if (o.jsonl) {
+      jsonl = new LineFile(o.jsonl, 'JSONL');
+      opened.push(jsonl);
+    }
+    predictor = o.predictor ?? await createPredictor({
+      modelsDir: o.modelsDir, nets: o.nets, tta: o.tta, backend: o.backend, detector: o.detector, detect: detectOpts, margin: o.margin,
+    });
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+
+  const expectedFrames = live ? undefined : video.frameCount
+    ?? (video.durationS && video.avgFps ? Math.round(video.durationS * video.avgFps) : undefined);
+  o.onStart?.({ source, video, predictor, expectedFrames: o.maxFrames && expectedFrames ? Math.min(o.maxFrames, expectedFrames) : o.maxFrames ?? expectedFrames });
+
+  const stages: StageTimes = { decodeWait: 0, gray: 0, detect: 0, classify: 0, annotate: 0, encode: 0 };
+  const tracker = new FaceTracker({ memoryFrames: Math.max(2 * every, Math.round(video.fps > 0 ? video.fps : 25)) });
+  const summary = new SummaryBuilder();
+  let frames = 0;
+  let faceRows = 0;
+  let framesWithFace = 0;
+  let interrupted = false;
+  const started = performance.now();
+  const onAbort = (): void => {
+    interrupted = true;
+    void decoder?.stop();
+  };
+  const detector = predictor.detector;
+  try {
+    decoder = new FrameDecoder({
+      ffmpeg, features, source, width, height, durationS: o.durationS, realtime: o.realtime, strict: !live,
+    });
+    if (o.signal?.aborted) onAbort();
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    for (;;) {
+      let t = performance.now();
+      const frame = await decoder.next();
+      stages.decodeWait += performance.now() - t;
+      if (!frame || interrupted) break;
+
+      t = performance.now();
+      const gray = rgbToGray(frame.rgb, width, height);
+      stages.gray += performance.now() - t;
+      let tracks;
+      if (frames % every === 0) {
+        t = performance.now();
+        const boxes = detector.detect(gray, width, height, detectOpts);
+        stages.detect += performance.now() - t;
+        tracks = tracker.update(boxes, frame.index);
+      } else {
+        tracks = tracker.current();
+      }
+
+      const rows: FaceRow[] = [];
+      if (tracks.length > 0) {
+        t = performance.now();
+        const raw = predictor.classifyBoxes(gray, width, height, tracks.map((tr) => tr.box));
+        stages.classify += performance.now() - t;
+        tracks.forEach((track, i) => {
+          const s = smoothScores(track, raw.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES), alpha);
+          const k = argmax(s);
+          rows.push({ frame: frame.index, timeS: frame.timeUs / 1e6, trackId: track.id, box: { ...track.box }, label: CLASS_NAMES[k], confidence: s[k], scores: Float32Array.from(s) });
+        });
+        framesWithFace++;
+      }
+      for (const r of rows) {
+        csv?.write(csvRow(r));
+        jsonl?.write(jsonRow(r));
+      }
+      faceRows += rows.length;
+      summary.addFrame(frame.timeUs / 1e6, rows);
+
+      if (encoder) {
+        if (rows.length > 0) {
+          t = performance.now();
+          const faces: Annotation[] = rows.map((r) => ({ box: r.box, label: r.label, confidence: r.confidence, scores: r.scores, trackId: r.trackId }));
+          await annotateRgb(frame.rgb, width, height, faces);
+          stages.annotate += performance.now() - t;
+        }
+        t = performance.now();
+        await encoder.write(frame.rgb, frame.timeUs);
+        stages.encode += performance.now() - t;
+      }
+      frames++;
+      const elapsedS = (performance.now() - started) / 1000;
+      o.onFrame?.({ frames, dropped: decoder.dropped, faces: faceRows, elapsedS, fps: frames / Math.max(elapsedS, 1e-6), expectedFrames });
+      if (o.maxFrames !== undefined && frames >= o.maxFrames) {
+        await decoder.stop();
+        break;
+      }
+    }
+    if (!interrupted && (o.maxFrames === undefined || frames < o.maxFrames)) await decoder.done();
+    else await decoder.stop();
+
+    if (frames === 0) {
+      await cleanup();
+      if (interrupted) return emptyResult(o, video, stages, started);
+      throw new FerError(`${o.input}: no video frames could be decoded`);
+    }
+    const t = performance.now();
+    const wroteVideo = encoder ? await encoder.finish() : false;
+    stages.encode += performance.now() - t;
+    csv?.commit();
+    jsonl?.commit();
+    const nominal = video.fps > 0 ? 1 / video.fps : undefined;
+    const tracks = summary.finish(nominal);
+    const elapsedS = (performance.now() - started) / 1000;
+    const result: VideoResult = {
+      input: o.input,
+      outputs: { video: wroteVideo ? o.output : undefined, csv: o.csv, jsonl: o.jsonl, summaryJson: o.summaryJson },
+      video,
+      frames,
+      dropped: decoder.dropped,
+      faceRows,
+      framesWithFace,
+      tracks,
+      interrupted,
+      audio: wroteVideo && encoder && video.audioCodec && !live ? (encoder.audioCopied ? 'copied' : 'aac') : 'none',
+      elapsedS,
+      fps: frames / Math.max(elapsedS, 1e-6),
+      stages,
+    };
+    if (o.summaryJson) writeFileAtomic(o.summaryJson, `${JSON.stringify(summaryJson(result), null, 2)}\n`);
+    return result;
+  } catch (e) {
+    await cleanup();
+    throw e;
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
+    if (ownPredictor) predictor.dispose();
+  }
+}
+
+/** Fail early on an unwritable summary path (it is written whole at the end). */
+function reserveCheck(target: string): void {
+  // Creating and removing the temp sibling proves the directory is writable now.
+  const probe = new LineFile(target, 'summary');
+  probe.discard();
+}
+
+function emptyResult(o: ProcessVideoOptions, video: VideoInfo, stages: StageTimes, started: number): VideoResult {
+  return {
+    input: o.input, outputs: {}, video, frames: 0, dropped: 0, faceRows: 0, framesWithFace: 0, tracks: [], interrupted: true,
+    audio: 'none', elapsedS: (performance.now() - started) / 1000, fps: 0, stages,
+  };
+}
+
+/** The `--summary-json` document. */
+export function summaryJson(r: VideoResult): object {
+  return {
+    input: r.input,
+    width: r.video.width,
+    height: r.video.height,
+    fps: Number(r.video.fps.toFixed(6)),
+    frames: r.frames,
+    dropped: r.dropped,
+    frames_with_face: r.framesWithFace,
+    face_rows: r.faceRows,
+    interrupted: r.interrupted,
+    tracks: r.tracks.map((t) => ({
+      track_id: t.trackId,
+      first_frame: t.firstFrame,
+      last_frame: t.lastFrame,
+      first_time_s: t.firstTimeS,
+      last_time_s: t.lastTimeS,
+      frames: t.frames,
+      seconds: t.seconds,
+      dominant: t.dominant,
+      share: t.share,
+      mean_scores: t.meanScores,
+    })),
+  };
+}

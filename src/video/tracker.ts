@@ -1,0 +1,98 @@
+import { Box } from '../vision/types';
+
+/** Intersection over union of two boxes (0 when they do not overlap). */
+export function iou(a: Box, b: Box): number {
+  const ix = Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x));
+  const iy = Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
+  const inter = ix * iy;
+  const union = a.w * a.h + b.w * b.h - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+export interface Track {
+  /** Stable id, from 1, never reused within a video. */
+  id: number;
+  /** The box of the last detection matched to this track. */
+  box: Box;
+  /** Frame index of that detection. */
+  lastSeen: number;
+  /** Smoothed class scores (exponential moving average), once the track has been classified. */
+  scores?: Float32Array;
+}
+
+export interface TrackerOptions {
+  /** Minimum IoU for a detection to continue a track. */
+  iouThreshold?: number;
+  /** A track not seen for more than this many frames is forgotten; a face back within it keeps its id. */
+  memoryFrames?: number;
+}
+
+/**
+ * Gives faces stable ids across frames by greedy IoU matching of each detection round with the tracks of
+ * the previous rounds. Between detection rounds (`--every N`) the matched boxes are carried unchanged.
+ */
+export class FaceTracker {
+  private readonly tracks: Track[] = [];
+  private active: Track[] = [];
+  private nextId = 1;
+  private readonly iouThreshold: number;
+  private readonly memoryFrames: number;
+
+  constructor(opts: TrackerOptions = {}) {
+    this.iouThreshold = opts.iouThreshold ?? 0.3;
+    this.memoryFrames = opts.memoryFrames ?? 25;
+  }
+
+  /** Match this frame's detections to tracks; returns the tracks visible now, in detection order. */
+  update(boxes: Box[], frame: number): Track[] {
+    for (let i = this.tracks.length - 1; i >= 0; i--) {
+      if (frame - this.tracks[i].lastSeen > this.memoryFrames) this.tracks.splice(i, 1);
+    }
+    const pairs: { t: number; d: number; iou: number }[] = [];
+    this.tracks.forEach((track, t) => {
+      boxes.forEach((box, d) => {
+        const v = iou(track.box, box);
+        if (v >= this.iouThreshold) pairs.push({ t, d, iou: v });
+      });
+    });
+    // Best overlaps first; ties go to the more recently seen track.
+    pairs.sort((p, q) => q.iou - p.iou || this.tracks[q.t].lastSeen - this.tracks[p.t].lastSeen);
+    const trackFor = new Array<Track | undefined>(boxes.length);
+    const usedTracks = new Set<number>();
+    for (const p of pairs) {
+      if (usedTracks.has(p.t) || trackFor[p.d]) continue;
+      usedTracks.add(p.t);
+      trackFor[p.d] = this.tracks[p.t];
+    }
+    this.active = boxes.map((box, d) => {
+      let track = trackFor[d];
+      if (!track) {
+        track = { id: this.nextId++, box, lastSeen: frame };
+        this.tracks.push(track);
+      }
+      track.box = box;
+      track.lastSeen = frame;
+      return track;
+    });
+    return this.active;
+  }
+
+  /** The tracks matched at the last detection round (what a frame without detection shows). */
+  current(): Track[] {
+    return this.active;
+  }
+}
+
+/**
+ * Exponential moving average of class scores: `alpha` is the weight of the new frame (1 = no smoothing).
+ * Updates `track.scores` in place and returns it.
+ */
+export function smoothScores(track: Track, raw: ArrayLike<number>, alpha: number): Float32Array {
+  if (!track.scores) {
+    track.scores = Float32Array.from(raw);
+    return track.scores;
+  }
+  const s = track.scores;
+  for (let i = 0; i < s.length; i++) s[i] = alpha * raw[i] + (1 - alpha) * s[i];
+  return s;
+}
