@@ -1,0 +1,135 @@
+import * as tf from '@tensorflow/tfjs';
+import { Backend, KernelScope, withScope } from './kernelUtil';
+
+/**
+ * Both gradients of a 2-D convolution written as forward convolutions, so that they run on the backend's
+ * fast (XNNPACK) Conv2D instead of slow or missing backprop kernels:
+ *
+ *  - filter gradient: correlate the input with dy. Put the input channels in the batch position and the
+ *    batch in the channel position; dy becomes the filter (its batch is the reduced axis) and the forward
+ *    stride becomes the dilation: dW[i,j,c,o] = Σ_{n,y,x} x[n, s·y+i−pad, s·x+j−pad, c] · dy[n,y,x,o].
+ *  - input gradient: a full correlation of dy (with s−1 zeros between its rows and columns when the stride
+ *    is s) with the spatially flipped filter whose in/out channels are swapped.
+ */
+
+interface ConvGeometry {
+  batch: number;
+  inH: number;
+  inW: number;
+  inC: number;
+  outH: number;
+  outW: number;
+  outC: number;
+  kH: number;
+  kW: number;
+  strideH: number;
+  strideW: number;
+  padTop: number;
+  padLeft: number;
+  channelsLast: boolean;
+}
+
+function geometry(xShape: number[], filterShape: number[], attrs: tf.NamedAttrMap): ConvGeometry {
+  const dataFormat = tf.backend_util.convertConv2DDataFormat((attrs.dataFormat as 'NHWC' | 'NCHW') ?? 'NHWC');
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as number | [number, number],
+    1,
+    attrs.pad as 'same' | 'valid' | number,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+    false,
+    dataFormat,
+  );
+  return {
+    batch: info.batchSize,
+    inH: info.inHeight,
+    inW: info.inWidth,
+    inC: info.inChannels,
+    outH: info.outHeight,
+    outW: info.outWidth,
+    outC: info.outChannels,
+    kH: info.filterHeight,
+    kW: info.filterWidth,
+    strideH: info.strideHeight,
+    strideW: info.strideWidth,
+    padTop: info.padInfo.top,
+    padLeft: info.padInfo.left,
+    channelsLast: info.dataFormat === 'channelsLast',
+  };
+}
+
+/** A stride-1 NHWC Conv2D with explicit padding (each side may be given; negative sides are cropped after). */
+function conv(
+  s: KernelScope,
+  x: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  pads: { top: number; bottom: number; left: number; right: number },
+  dilations: [number, number],
+  want: [number, number],
+): tf.TensorInfo {
+  const pad = [[0, 0], [pads.top, Math.max(0, pads.bottom)], [pads.left, Math.max(0, pads.right)], [0, 0]];
+  const y = s.run('Conv2D', { x, filter }, { strides: [1, 1], pad, dilations, dataFormat: 'NHWC', dimRoundingMode: 'floor' });
+  if (y.shape[1] === want[0] && y.shape[2] === want[1]) return y;
+  return s.slice(y, [0, 0, 0, 0], [y.shape[0], want[0], want[1], y.shape[3]]);
+}
+
+/** Conv2DBackpropFilter: inputs {x, dy}, attrs {strides, pad, dataFormat, dimRoundingMode, filterShape}. */
+export function conv2dBackpropFilterAsConv(backend: Backend, backendName: string, x: tf.TensorInfo, dy: tf.TensorInfo, attrs: tf.NamedAttrMap): tf.TensorInfo {
+  const filterShape = attrs.filterShape as number[];
+  const g = geometry(x.shape, filterShape, attrs);
+  return withScope(backend, backendName, (s) => {
+    // x as (inC, inH, inW, batch); dy as a filter (outH, outW, batch, outC).
+    const xT = s.transpose(x, g.channelsLast ? [3, 1, 2, 0] : [1, 2, 3, 0]);
+    const dyT = s.transpose(dy, g.channelsLast ? [1, 2, 0, 3] : [2, 3, 0, 1]);
+    // Rows of the padded input that the strided window reaches: kH + strideH·(outH−1).
+    const pads = {
+      top: g.padTop,
+      bottom: g.kH + g.strideH * (g.outH - 1) - g.inH - g.padTop,
+      left: g.padLeft,
+      right: g.kW + g.strideW * (g.outW - 1) - g.inW - g.padLeft,
+    };
+    let input = xT;
+    if (pads.bottom < 0 || pads.right < 0) {
+      // The last rows/columns are never under the window: drop them instead of computing extra taps.
+      const h = g.inH + Math.min(0, pads.bottom);
+      const w = g.inW + Math.min(0, pads.right);
+      input = s.slice(xT, [0, 0, 0, 0], [g.inC, h, w, g.batch]);
+    }
+    const dw = conv(s, input, dyT, pads, [g.strideH, g.strideW], [g.kH, g.kW]); // (inC, kH, kW, outC)
+    return s.transpose(dw, [1, 2, 0, 3]);
+  });
+}
+
+/** Insert s−1 zeros after every row/column of an NHWC tensor (the last ones too), for strided input grads. */
+function spreadOut(s: KernelScope, dy: tf.TensorInfo, strideH: number, strideW: number): tf.TensorInfo {
+  if (strideH === 1 && strideW === 1) return dy;
+  const [n, h, w, c] = dy.shape;
+  const six = s.reshape(dy, [n, h, 1, w, 1, c]);
+  const padded = s.run('PadV2', { x: six }, { paddings: [[0, 0], [0, 0], [0, strideH - 1], [0, 0], [0, strideW - 1], [0, 0]], constantValue: 0 });
+  return s.reshape(padded, [n, h * strideH, w * strideW, c]);
+}
+
+/** Conv2DBackpropInput: inputs {dy, filter}, attrs {strides, pad, dataFormat, dimRoundingMode, inputShape}. */
+export function conv2dBackpropInputAsConv(backend: Backend, backendName: string, dy: tf.TensorInfo, filter: tf.TensorInfo, attrs: tf.NamedAttrMap): tf.TensorInfo {
+  const inputShape = attrs.inputShape as number[];
+  const g = geometry(inputShape, filter.shape, attrs);
+  return withScope(backend, backendName, (s) => {
+    const dyNHWC = g.channelsLast ? dy : s.transpose(dy, [0, 2, 3, 1]);
+    // Flipped filter with in/out swapped: (kH, kW, outC, inC).
+    const flipped = s.transpose(s.run('Reverse', { x: filter }, { dims: [0, 1] }), [0, 1, 3, 2]);
+    const spread = spreadOut(s, dyNHWC, g.strideH, g.strideW);
+    const top = g.kH - 1 - g.padTop;
+    const left = g.kW - 1 - g.padLeft;
+    // Output rows = spreadRows + top + bottom − kH + 1 must equal inH.
+    const pads = {
+      top,
+      bottom: g.inH + g.kH - 1 - top - spread.shape[1],
+      left,
+      right: g.inW + g.kW - 1 - left - spread.shape[2],
+    };
+    if (top < 0 || left < 0) throw new Error(`conv input gradient: padding larger than the filter (${g.padTop}, ${g.padLeft})`);
+    const dx = conv(s, spread, flipped, pads, [1, 1], [g.inH, g.inW]);
+    return g.channelsLast ? dx : s.transpose(dx, [0, 3, 1, 2]);
+  });
+}
