@@ -24,24 +24,30 @@ interface PrepareFlags {
   quiet?: boolean;
 }
 
+function fractionFlag(v: string): number {
+  const f = Number(v);
+  if (v.trim() === '' || !(f >= 0 && f < 1)) throw new FerError(`--val-fraction ${v}: expected a number ≥ 0 and < 1`, EXIT.USAGE);
+  return f;
+}
+
 export function register(program: Command): void {
   const cmd = program
     .command('prepare')
-    .description('Stream the FER2013 CSV (plain or gzipped), clean it and write uint8 .npy tensors per split\n'
-      + '(Training → train, PublicTest → val, PrivateTest → test) plus manifest.json. Written atomically.')
+    .description('Stream the FER2013 CSV (plain or gzipped), drop malformed, blank, duplicate and leaked rows, and write '
+      + 'uint8 .npy tensors per split (Training → train, PublicTest → val, PrivateTest → test) plus manifest.json, atomically.')
     .argument('<csv>', 'FER2013 CSV with header emotion,pixels,Usage; gzip detected by its magic bytes')
     .option('-o, --out <dir>', 'output directory (replaced only if it holds a prepared dataset)', DEFAULT_PREPARED_DIR)
-    .option('--val-fraction <f>', 'when the CSV has no PublicTest rows, move this fraction of train to val (per class, seeded); 0 = off', numFlag('--val-fraction', 0, 0.99), 0)
+    .option('--val-fraction <f>', 'when the CSV has no PublicTest rows, move this fraction of train to val (per class, seeded); 0 = off', fractionFlag, 0)
     .option('--seed <n>', 'seed for --val-fraction', intFlag('--seed', 0), 42)
     .option('--min-std <n>', 'drop blank or near-constant images whose grey-level std is below this; 0 keeps all', numFlag('--min-std', 0), 3)
-    .option('--keep-duplicates', 'keep repeated images within a split (default: keep one copy, drop all copies when labels disagree)')
-    .option('--keep-leaks', 'keep train images that also occur in val/test, and val images also in test (default: drop them from train/val)')
+    .option('--keep-duplicates', 'keep repeated images within a split; otherwise one copy is kept, and none when their labels disagree (default: off)')
+    .option('--keep-leaks', 'keep train images that also occur in val/test, and val images also in test; otherwise they are dropped from train/val (default: off)')
     .option('--max-examples <n>', 'example rows listed per drop reason in the report', intFlag('--max-examples', 0), 10)
     .addOption(new Option('--parser <mode>', 'record splitting: auto (fast path for unquoted lines, csv-parse from the first quote on) or csv-parse (csv-parse for everything)')
       .choices(['auto', 'csv-parse']).default('auto'))
-    .option('--chart', 'also write <split>_classes.svg and .png class-distribution charts into the output directory')
-    .option('--json', 'print the report (= manifest.json) on stdout')
-    .option('-q, --quiet', 'no progress bar or summary on stderr (errors still print)')
+    .option('--chart', 'also write <split>_classes.svg and .png class-distribution charts into the output directory (default: off)')
+    .option('--json', 'print the report (= manifest.json) on stdout (default: off)')
+    .option('-q, --quiet', 'no progress bar or summary on stderr; errors still print (default: off)')
     .action(action(async (csv: string, flags: PrepareFlags) => runPrepare(csv, flags)));
   examples(cmd, [
     'fer prepare data/fer2013.csv',
@@ -54,7 +60,7 @@ async function runPrepare(csv: string, flags: PrepareFlags): Promise<number> {
   const started = Date.now();
   // Exiting through process.exit runs the atomic-write cleanup, so an interrupted run leaves nothing behind.
   const onSignal = (signal: NodeJS.Signals): void => {
-    process.stderr.write(`${colorErr.red('fer:')} interrupted (${signal}); nothing written to ${flags.out}\n`);
+    process.stderr.write(`${colorErr.red('fer:')} interrupted (${signal}); no partial output left\n`);
     process.exit(EXIT.INTERRUPTED);
   };
   process.once('SIGINT', onSignal);
