@@ -21,3 +21,7 @@ export { fitEnsembleWeights, FittedWeights } from './eval/ensemble';
 export { loadEvalSplit } from './eval/data';
 export { writeConfusionFiles, EvalReport } from './eval/report';
 export { confusionHeatmap, heatmapCanvas, HeatmapSpec } from './charts/heatmap';
+export { createPredictor, Predictor, PredictorOptions, scoresRecord, topClass } from './vision/predict';
+export { predictFiles, planOutputs, FileResult } from './vision/batch';
+export { compareExpressions, largestFaces, ExpressionComparison } from './vision/compare';
+export { expandInputs } from './vision/inputs';

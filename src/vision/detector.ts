@@ -39,11 +39,16 @@ interface Plan {
   minSide: number;
 }
 
+/** The cascade's window: the smallest face it can see, in detection-copy pixels. */
+const WINDOW = 24;
+
 function plan(width: number, height: number, o: Required<DetectOptions>): Plan {
-  const scale = Math.min(1, o.detectSize / Math.max(width, height));
+  // No bigger than needed to see a minFace face with the 24-px window: the full-size pyramid levels are
+  // the most expensive ones, and would only find faces the caller asked to skip.
+  const scale = Math.min(1, o.detectSize / Math.max(width, height), o.minFace > WINDOW ? WINDOW / o.minFace : 1);
   const dw = Math.max(1, Math.round(width * scale));
   const dh = Math.max(1, Math.round(height * scale));
-  return { scale, dw, dh, minSide: Math.max(24, Math.round(o.minFace * scale)) };
+  return { scale, dw, dh, minSide: Math.max(WINDOW, Math.round(o.minFace * scale)) };
 }
 
 function checkBuffer(gray: Uint8Array, width: number, height: number): void {

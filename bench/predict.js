@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+/* eslint-disable no-console */
+// `npm run bench:predict`: start-up time (backend + models + cascade) and per-image time of `fer predict`'s
+// library path on 640×480 one-face photos made from test/fixtures/astronaut.png, then batch throughput with
+// decoding overlapped (predictFiles). Goals: ≤ 100 ms per image after start-up, ≥ 15 images/s in batch on
+// 2 cores. Prints numbers and ratios; asserts nothing.
+//
+//   node bench/predict.js [--images N] [--models DIR] [--nets 1,2,3] [--backend NAME] [--detector wasm|native] [--tta]
+//
+// Without --models it times random-weight nets of the real architectures (src/models buildNet): the same
+// compute as trained ones.
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { spawnSync } = require('child_process');
+
+const ROOT = path.join(__dirname, '..');
+const dist = path.join(ROOT, 'dist');
+const sharp = require('sharp');
+const { saveModelDir } = require(path.join(dist, 'models', 'io'));
+const { bestModelDir } = require(path.join(dist, 'models', 'checkpoints'));
+const { createPredictor } = require(path.join(dist, 'vision', 'predict'));
+const { predictFiles } = require(path.join(dist, 'vision', 'batch'));
+const { loadImage } = require(path.join(dist, 'vision', 'image'));
+const { cropFaces } = require(path.join(dist, 'vision', 'faces'));
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const f1 = (v) => v.toFixed(1);
+
+async function randomModels(nets) {
+  const { buildNet } = require(path.join(dist, 'models', 'nets'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-bench-models-'));
+  for (const id of nets) {
+    const model = buildNet(id, id);
+    await saveModelDir(model, bestModelDir(dir, id));
+    model.dispose();
+  }
+  return dir;
+}
+
+async function main() {
+  const images = Number(arg('images', '60'));
+  const nets = arg('nets', '1,2,3').split(',').map(Number);
+  const tta = process.argv.includes('--tta');
+  const backend = arg('backend', 'auto');
+  const engine = arg('detector', 'auto');
+  console.log(`bench:predict — ${os.cpus().length} cores, load ${load()}`);
+
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-bench-predict-'));
+  // A 640×480 one-face photo: the astronaut scaled to cover 640 wide, cropped from the top (face kept).
+  const photo = await sharp(path.join(ROOT, 'test', 'fixtures', 'astronaut.png'))
+    .resize(640, 480, { fit: 'cover', position: 'north' }).jpeg({ quality: 90 }).toBuffer();
+  const files = [];
+  for (let i = 0; i < images; i++) {
+    const f = path.join(work, `photo${String(i).padStart(3, '0')}.jpg`);
+    fs.writeFileSync(f, photo);
+    files.push(f);
+  }
+  const models = arg('models', undefined) ?? await randomModels(nets);
+  const modelNote = arg('models', undefined) ? models : `random-weight real architectures, nets ${nets.join(',')}`;
+
+  // --- start-up: backend + models (+ warm-up inference) + cascade
+  let t0 = process.hrtime.bigint();
+  const predictor = await createPredictor({ modelsDir: models, nets, tta, backend, detector: engine });
+  const startup = ms(t0);
+  console.log(`backend ${predictor.backend.description}; detector ${predictor.detector.engine}; models: ${modelNote}${tta ? '; tta' : ''}`);
+  console.log(`start-up (backend + ${predictor.nets.length} models + cascade + warm-up): ${Math.round(startup)} ms`);
+
+  // --- per image, one at a time (what a single `fer predict photo.jpg` pays after start-up)
+  const decode = [];
+  const detect = [];
+  const classify = [];
+  const total = [];
+  let faces = 0;
+  for (const f of files.slice(0, Math.min(files.length, 30))) {
+    const ta = process.hrtime.bigint();
+    const img = await loadImage(f);
+    decode.push(ms(ta));
+    const tb = process.hrtime.bigint();
+    const boxes = predictor.detector.detect(img.gray, img.width, img.height);
+    detect.push(ms(tb));
+    const tc = process.hrtime.bigint();
+    predictor.classify(cropFaces(img.gray, img.width, img.height, boxes), boxes.length);
+    classify.push(ms(tc));
+    total.push(ms(ta));
+    faces += boxes.length;
+  }
+  const perImage = median(total);
+  console.log(`per image (640×480 JPEG, ${faces / total.length} face each), median of ${total.length}: `
+    + `decode ${f1(median(decode))} + detect ${f1(median(detect))} + crop/classify ${f1(median(classify))} = ${f1(perImage)} ms`
+    + `  → goal ≤ 100 ms: ${f1(100 / perImage)}× (${perImage <= 100 ? 'met' : 'NOT met'})`);
+
+  // --- batch: predictFiles decodes the next image while the current one is processed
+  t0 = process.hrtime.bigint();
+  let n = 0;
+  for await (const r of predictFiles(files, predictor)) if (!r.error) n++;
+  const secs = ms(t0) / 1000;
+  const rate = n / secs;
+  console.log(`batch of ${n} images: ${f1(secs * 1000 / n)} ms/image, ${f1(rate)} images/s  → goal ≥ 15/s: ${f1(rate / 15)}× (${rate >= 15 ? 'met' : 'NOT met'})`);
+
+  // --- detection cost against --detect-size (what the default trades)
+  const img = await loadImage(files[0]);
+  const sizes = [320, 400, 480, 640];
+  const row = sizes.map((s) => {
+    const times = [];
+    let found = 0;
+    for (let i = 0; i < 8; i++) {
+      const t = process.hrtime.bigint();
+      found = predictor.detector.detect(img.gray, img.width, img.height, { detectSize: s }).length;
+      times.push(ms(t));
+    }
+    return `${s}px ${f1(median(times))} ms (${found} face)`;
+  });
+  console.log(`detect vs --detect-size on 640×480: ${row.join(', ')}`);
+  predictor.dispose();
+
+  // --- the CLI end to end, one image (process start, module loading, start-up, one image)
+  if (!process.argv.includes('--no-cli')) {
+    const cliTimes = [];
+    for (let i = 0; i < 2; i++) {
+      t0 = process.hrtime.bigint();
+      const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'fer'), 'predict', files[0], '--models', models, '--net', nets.join(','), '-q'], { encoding: 'utf8' });
+      cliTimes.push(ms(t0));
+      if (r.status !== 0) console.log(`fer predict exited ${r.status}: ${r.stderr.trim()}`);
+    }
+    console.log(`\`fer predict photo.jpg\` wall time (whole process): ${Math.round(Math.min(...cliTimes))} ms (best of 2)`);
+  }
+  console.log(`load now ${load()}; mean per-image ${f1(mean(total))} ms`);
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
