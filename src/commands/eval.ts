@@ -7,7 +7,7 @@ import { SPLITS, Split, SplitName } from '../data/dataset';
 import { parseNetList } from '../models/nets';
 import { DEFAULT_PREPARED_DIR } from './prepare';
 import { loadNets } from '../models/classifier';
-import { DEFAULT_EVAL_BATCH, reportScores, scoreNets } from '../eval/evaluate';
+import { DEFAULT_EVAL_BATCH, ModelReport, reportScores, scoreNets } from '../eval/evaluate';
 import { fitEnsembleWeights } from '../eval/ensemble';
 import { emptySplitError, loadEvalSplit, preparedSplitRows } from '../eval/data';
 import { prepareInMemory } from '../data/prepare';
@@ -104,7 +104,7 @@ async function runEval(flags: EvalFlags): Promise<number> {
 }
 
 async function finish(flags: EvalFlags, source: EvalReport['source'], evalSplit: Split,
-  models: ReturnType<typeof reportScores>, backend: string, fittedOn: string | null): Promise<number> {
+  models: ModelReport[], backend: string, fittedOn: string | null): Promise<number> {
   const split = flags.split;
   const withFiles = models.map((m) => ({ ...m, files: [] as string[] }));
   if (flags.confusion) {
