@@ -30,7 +30,7 @@ export function barChart(spec: BarChartSpec): Canvas {
   if (labels.length !== values.length) throw new Error(`barChart: ${labels.length} labels for ${values.length} values`);
   const width = spec.width ?? Math.max(360, 90 + labels.length * 70);
   const height = spec.height ?? 320;
-  const m = { left: 64, right: 16, top: 40, bottom: 44 };
+  const m = { left: 64, right: 16, top: 52, bottom: 44 };
   const pw = width - m.left - m.right;
   const ph = height - m.top - m.bottom;
   const fmt = spec.valueFormat ?? ((v: number) => String(v));
@@ -39,12 +39,12 @@ export function barChart(spec: BarChartSpec): Canvas {
   const sy = (v: number): number => m.top + ph - (v / top) * ph;
 
   const c = new Canvas(width, height);
-  c.text(width / 2, 24, spec.title, { size: 13, anchor: 'middle', bold: true });
+  c.text(width / 2, 24, spec.title, { size: 12, anchor: 'middle' });
   for (let v = 0; v <= top + step / 2; v += step) {
     c.line(m.left, sy(v), m.left + pw, sy(v), v === 0 ? '#000000' : '#e6e6e6', 1);
     c.text(m.left - 6, sy(v) + 4, String(v), { size: 9, anchor: 'end', color: '#444444' });
   }
-  if (spec.yLabel) c.text(8, m.top - 10, spec.yLabel, { size: 9, color: '#444444' });
+  if (spec.yLabel) c.text(8, m.top - 18, spec.yLabel, { size: 9, color: '#444444' });
   const slot = pw / Math.max(1, labels.length);
   const barW = slot * 0.7;
   labels.forEach((label, i) => {

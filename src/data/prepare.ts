@@ -11,8 +11,6 @@ import { RowStore } from './rowStore';
 import { CsvParserMode, readCsvRecords } from './csvRecords';
 import { openSource } from './source';
 import { DROP_REASONS, DropReason, DropTally, Drops, SPLIT_USAGE, carveValidation, cleanRows } from './clean';
-import { classBarChart } from '../charts/bar';
-import { renderTo } from '../charts/canvas';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const TOOL_VERSION = (require('../../package.json') as { version: string }).version;
@@ -100,15 +98,15 @@ async function parseAndClean(csvPath: string, opts: PrepareOptions): Promise<Par
   let rowsRead = 0;
 
   const bar = opts.progress
-    ? createProgress(src.info.bytes, ' prepare {bar} {percentage}% | {mb}/{totalMb} MiB | {rows} rows | {rate} rows/s | ETA {eta_formatted}', {
-      payload: { mb: '0', totalMb: mib(src.info.bytes), rows: 0, rate: 0 },
+    ? createProgress(src.info.bytes, ' prepare {bar} {percentage}% | {mb}/{totalMb} MB | {rows} rows | {rate} rows/s | ETA {eta_formatted}', {
+      payload: { mb: '0', totalMb: megabytes(src.info.bytes), rows: 0, rate: 0 },
     })
     : undefined;
   const started = Date.now();
   const report = (): void => {
     const p = { bytesRead: src.bytesRead(), totalBytes: src.info.bytes, rows: rowsRead };
     opts.onProgress?.(p);
-    bar?.update(p.bytesRead, { mb: mib(p.bytesRead), totalMb: mib(p.totalBytes), rows: p.rows, rate: Math.round(p.rows / Math.max(0.001, (Date.now() - started) / 1000)) });
+    bar?.update(p.bytesRead, { mb: megabytes(p.bytesRead), totalMb: megabytes(p.totalBytes), rows: p.rows, rate: Math.round(p.rows / Math.max(0.001, (Date.now() - started) / 1000)) });
   };
 
   async function* checked(): AsyncGenerator<Buffer> {
@@ -256,6 +254,9 @@ export async function prepareDataset(csvPath: string, opts: PrepareOptions & { o
       writeWhole(files.labels, encodeNpy({ dtype: 'uint8', shape: [order[s].length], data: labelsOf(store, order[s]) }));
     }
     if (opts.chart) {
+      // Loaded only when asked for: the chart stack (sharp, OpenCV.js) is most of a plain run's start-up memory.
+      const { classBarChart } = await import('../charts/bar');
+      const { renderTo } = await import('../charts/canvas');
       for (const s of SPLITS) {
         const counts = CLASS_NAMES.map((c) => report.splits[s].perClass[c]);
         const chart = classBarChart(`${s}: ${report.splits[s].count} images (${report.splits[s].from})`, [...CLASS_NAMES], counts);
@@ -316,8 +317,8 @@ function quote(bytes: Buffer): string {
   return `'${s}'`;
 }
 
-function mib(bytes: number): string {
-  return (bytes / (1 << 20)).toFixed(1);
+function megabytes(bytes: number): string {
+  return (bytes / 1e6).toFixed(1);
 }
 
 function labelsOf(store: RowStore, rows: Int32Array): Uint8Array {

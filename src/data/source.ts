@@ -24,7 +24,7 @@ export interface OpenedSource {
   close(): void;
 }
 
-const READ_CHUNK = 1 << 20;
+const READ_CHUNK = 1 << 16;
 
 /** Open a CSV or gzipped CSV for streaming. Missing, empty or unreadable files are a one-line FerError. */
 export function openSource(file: string): OpenedSource {
