@@ -10,7 +10,7 @@ import { annotateRgb, CLASS_COLORS } from '../src/vision/annotate';
 import { decodeImage, loadImage } from '../src/vision/image';
 import { compareExpressions, largestFaces } from '../src/vision/compare';
 import { expandInputs } from '../src/vision/inputs';
-import { planOutputs } from '../src/vision/batch';
+import { planOutputs, predictFiles } from '../src/vision/batch';
 import { createPredictor, liveTensors, Predictor } from '../src/vision/predict';
 import { Box, FaceDetector } from '../src/vision/types';
 import { CLASS_NAMES } from '../src/data/classes';
@@ -286,6 +286,24 @@ describe('Predictor (tiny untrained models)', () => {
     expect(diff).toBeGreaterThan(1e-4);
     single.forEach((p) => p.dispose());
     withTta.dispose();
+  });
+
+  it('predictFiles: detection in a worker thread gives the same results as in-thread; a bad file does not stop the batch', async () => {
+    const dir = tmpDir();
+    const bad = path.join(dir, 'bad.png');
+    fs.writeFileSync(bad, 'not a png');
+    const files = [ASTRONAUT, bad, NO_FACE, ASTRONAUT];
+    const threaded = await createPredictor({ modelsDir: models, detector: 'wasm', detectInWorker: true });
+    const results = [];
+    for await (const r of predictFiles(files, threaded)) results.push(r);
+    threaded.dispose();
+    expect(results.map((r) => r.file)).toEqual(files);
+    expect(results.map((r) => r.faces.length)).toEqual([1, 0, 0, 1]);
+    expect(results[1].error).toMatch(/bad\.png: not a readable image/);
+    const img = await loadImage(ASTRONAUT);
+    const direct = predictor.predictGray(img.gray, img.width, img.height);
+    expect(results[0].faces[0].box).toEqual(direct[0].box);
+    CLASS_NAMES.forEach((c) => expect(results[3].faces[0].scores[c]).toBeCloseTo(direct[0].scores[c], 6));
   });
 
   it('says how to get a model when the directory has none', async () => {

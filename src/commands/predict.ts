@@ -56,9 +56,9 @@ export function detectOptions(o: ModelFlags): DetectOptions {
   return { detectSize: o.detectSize, minFace: o.minFace, scaleFactor: o.scaleFactor, minNeighbors: o.minNeighbors };
 }
 
-export async function predictorFor(o: ModelFlags): Promise<Predictor> {
+export async function predictorFor(o: ModelFlags, detectInWorker = false): Promise<Predictor> {
   const predictor = await createPredictor({
-    modelsDir: o.models, nets: o.net, tta: o.tta, backend: o.backend, detector: o.detector, detect: detectOptions(o), margin: o.margin,
+    modelsDir: o.models, nets: o.net, tta: o.tta, backend: o.backend, detector: o.detector, detect: detectOptions(o), margin: o.margin, detectInWorker,
   });
   if (!o.quiet) {
     info(`backend ${predictor.backend.description} · nets ${predictor.nets.join(',')} from ${o.models}${o.tta ? ' · tta' : ''} · detector ${predictor.detector.engine}`);
@@ -113,7 +113,8 @@ async function run(inputs: string[], o: PredictFlags): Promise<number> {
   problems.forEach((p) => fail(p.message));
   if (files.length === 0) return EXIT.ERROR;
   const outputs = o.out ? planOutputs(files, o.out) : undefined;
-  const predictor = await predictorFor(o);
+  // A detection thread pays off from the second image on (it costs one more OpenCV.js start-up).
+  const predictor = await predictorFor(o, files.length > 1);
   if (o.csv) process.stdout.write(`${CSV_HEADER}\n`);
 
   // With text on a terminal each line already shows progress; a bar would garble it.

@@ -4,7 +4,7 @@ import { FerError, isFerError } from '../util/errors';
 import { Annotation, annotateRgb } from './annotate';
 import { LoadedImage, loadImage, saveRgb } from './image';
 import { Predictor, confidenceOf } from './predict';
-import { DetectOptions, FacePrediction } from './types';
+import { Box, DetectOptions, FacePrediction } from './types';
 
 /** Extensions an annotated image can be written as; other inputs (gif, avif) are written as PNG. */
 const WRITABLE = ['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff'];
@@ -64,36 +64,57 @@ export function annotationsFor(faces: FacePrediction[]): Annotation[] {
   return faces.map((f) => ({ box: f.box, label: f.label, confidence: confidenceOf(f), scores: Object.values(f.scores) }));
 }
 
-type Loaded = { img: LoadedImage } | { error: string };
+interface Staged {
+  file: string;
+  img?: LoadedImage;
+  boxes?: Box[];
+  detectMs: number;
+  error?: string;
+}
 
-function load(file: string): Promise<Loaded> {
-  return loadImage(file).then((img) => ({ img }), (e) => {
-    if (isFerError(e)) return { error: e.message };
+/** Decode (sharp, off the main thread) then detect (worker thread when the predictor has one). */
+function stage(file: string, predictor: Predictor, detect?: DetectOptions): Promise<Staged> {
+  return loadImage(file).then(async (img) => {
+    const t0 = performance.now();
+    const boxes = await predictor.detectAsync(img.gray, img.width, img.height, detect);
+    return { file, img, boxes, detectMs: performance.now() - t0 };
+  }, (e) => {
+    if (isFerError(e)) return { file, detectMs: 0, error: e.message };
     throw e;
   });
 }
 
+/** Images decoded and detected ahead of the one being classified. */
+const LOOKAHEAD = 2;
+
 /**
- * Detect and classify every face in each file, in order, one result per file. The next image is decoded
- * (sharp, off the main thread) while the current one is detected and classified. Unreadable files give a
- * result with `error` and the batch goes on.
+ * Detect and classify every face in each file, in order, one result per file. The next images are decoded
+ * and detected (off the main thread, see createPredictor's detectInWorker) while the current one is
+ * classified. Unreadable files give a result with `error` and the batch goes on.
  */
 export async function* predictFiles(files: string[], predictor: Predictor, opts: PredictFilesOptions = {}): AsyncGenerator<FileResult> {
-  let next: Promise<Loaded> | undefined = files.length > 0 ? load(files[0]) : undefined;
-  for (let i = 0; i < files.length; i++) {
-    const file = files[i];
-    const loaded = await (next as Promise<Loaded>);
-    next = i + 1 < files.length ? load(files[i + 1]) : undefined;
-    if ('error' in loaded) {
-      yield { file, width: 0, height: 0, faces: [], error: loaded.error, ms: 0 };
+  const queue: Promise<Staged>[] = [];
+  let started = 0;
+  const fill = () => {
+    while (queue.length < LOOKAHEAD && started < files.length) {
+      const p = stage(files[started++], predictor, opts.detect);
+      p.catch(() => undefined); // handled when awaited; avoid an unhandled rejection meanwhile
+      queue.push(p);
+    }
+  };
+  fill();
+  while (queue.length > 0) {
+    const s = await (queue.shift() as Promise<Staged>);
+    fill();
+    if (!s.img || !s.boxes) {
+      yield { file: s.file, width: 0, height: 0, faces: [], error: s.error, ms: 0 };
       continue;
     }
-    const { img } = loaded;
+    const { img } = s;
     const t0 = performance.now();
-    const faces = predictor.predictGray(img.gray, img.width, img.height, opts.detect);
-    const ms = performance.now() - t0;
-    const result: FileResult = { file, width: img.width, height: img.height, faces, ms };
-    const target = opts.outputs?.get(file);
+    const faces = predictor.predictBoxes(img.gray, img.width, img.height, s.boxes);
+    const result: FileResult = { file: s.file, width: img.width, height: img.height, faces, ms: s.detectMs + performance.now() - t0 };
+    const target = opts.outputs?.get(s.file);
     if (target) {
       try {
         await annotateRgb(img.rgb, img.width, img.height, annotationsFor(faces));

@@ -3,6 +3,7 @@ import { BackendInfo, initBackend } from '../backend';
 import { CLASS_NAMES, ClassName, IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
 import { LoadedNet, ensembleScores, loadNets, predictScores } from '../models/classifier';
 import { DetectorEngine, createDetector } from './detector';
+import { AsyncFaceDetector, createWorkerDetector, inThread } from './detectWorker';
 import { DEFAULT_MARGIN, cropFaces } from './faces';
 import { Box, DetectOptions, FaceDetector, FacePrediction } from './types';
 
@@ -23,6 +24,11 @@ export interface PredictorOptions {
   detect?: DetectOptions;
   /** Crop margin around each box (fraction of its side, each side). */
   margin?: number;
+  /**
+   * Also start a detector in a worker thread for detectAsync (batches: the next image is detected while
+   * the current one is classified). Ignored when `detector` is a FaceDetector object.
+   */
+  detectInWorker?: boolean;
 }
 
 /** Face detection + ensemble classification, ready to run on many images. */
@@ -36,6 +42,10 @@ export interface Predictor {
   classifyBoxes(gray: Uint8Array, width: number, height: number, boxes: Box[]): Float32Array;
   /** Detect every face in a grey image and classify it. */
   predictGray(gray: Uint8Array, width: number, height: number, opts?: DetectOptions): FacePrediction[];
+  /** Detection only, off the main thread when the predictor was made with detectInWorker. */
+  detectAsync(gray: Uint8Array, width: number, height: number, opts?: DetectOptions): Promise<Box[]>;
+  /** Predictions for boxes already found (scores from classifyBoxes). */
+  predictBoxes(gray: Uint8Array, width: number, height: number, boxes: Box[]): FacePrediction[];
   dispose(): void;
 }
 
@@ -67,13 +77,15 @@ export async function createPredictor(opts: PredictorOptions = {}): Promise<Pred
   const loaded = await loadNets(opts.modelsDir ?? DEFAULT_MODELS_DIR, opts.nets);
   const ownsDetector = typeof opts.detector !== 'object';
   let detector: FaceDetector;
+  let worker: AsyncFaceDetector;
   try {
     detector = typeof opts.detector === 'object' ? opts.detector : await createDetector(opts.detector ?? 'auto');
+    worker = ownsDetector && opts.detectInWorker ? await createWorkerDetector(detector.engine, detector) : inThread(detector);
   } catch (e) {
     loaded.forEach((n) => n.model.dispose());
     throw e;
   }
-  const predictor = new EnsemblePredictor(backend, loaded, detector, ownsDetector, opts);
+  const predictor = new EnsemblePredictor(backend, loaded, detector, worker, ownsDetector, opts);
   predictor.classify(new Uint8Array(IMAGE_SIZE * IMAGE_SIZE), 1);
   return predictor;
 }
@@ -87,6 +99,7 @@ class EnsemblePredictor implements Predictor {
     readonly backend: BackendInfo,
     private readonly loaded: LoadedNet[],
     readonly detector: FaceDetector,
+    private readonly worker: AsyncFaceDetector,
     private readonly ownsDetector: boolean,
     private readonly opts: PredictorOptions,
   ) {
@@ -106,13 +119,21 @@ class EnsemblePredictor implements Predictor {
   }
 
   predictGray(gray: Uint8Array, width: number, height: number, opts?: DetectOptions): FacePrediction[] {
-    const boxes = this.detector.detect(gray, width, height, { ...this.opts.detect, ...opts });
+    return this.predictBoxes(gray, width, height, this.detector.detect(gray, width, height, { ...this.opts.detect, ...opts }));
+  }
+
+  detectAsync(gray: Uint8Array, width: number, height: number, opts?: DetectOptions): Promise<Box[]> {
+    return this.worker.detect(gray, width, height, { ...this.opts.detect, ...opts });
+  }
+
+  predictBoxes(gray: Uint8Array, width: number, height: number, boxes: Box[]): FacePrediction[] {
     const scores = this.classifyBoxes(gray, width, height, boxes);
     return boxes.map((box, i) => ({ box, label: topClass(scores, i).label, scores: scoresRecord(scores, i) }));
   }
 
   dispose(): void {
     this.loaded.forEach((n) => n.model.dispose());
+    void this.worker.dispose();
     if (this.ownsDetector) this.detector.dispose();
   }
 }
