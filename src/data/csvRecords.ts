@@ -147,7 +147,11 @@ class GeneralParser {
   async write(chunk: Buffer): Promise<void> {
     this.check();
     if (!this.parser.write(chunk)) {
-      await Promise.race([once(this.parser, 'drain'), finished(this.parser).catch(() => undefined)]);
+      try {
+        await Promise.race([once(this.parser, 'drain'), finished(this.parser)]);
+      } catch {
+        /* the failure was recorded by the 'error' listener; check() reports it */
+      }
     }
     this.check();
   }
