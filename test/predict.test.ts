@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
+import { spawn } from 'child_process';
 import { FIXTURES, ROOT, runFer, tmpDir } from './helpers';
 import { makeTinyModels } from './fixtures/tinyModels';
 import { findTrainedNets } from '../src/models/checkpoints';
@@ -86,6 +87,29 @@ describe('fer predict (CLI, tiny untrained models)', () => {
     expect(none.status).toBe(1);
     expect(none.stderr).toMatch(/fer: no trained model in .* run `fer train`/);
     noStack(none.stderr);
+  });
+
+  it('Ctrl-C stops a batch after the current image: rows so far, a summary, exit 130', async () => {
+    const many = path.join(dir, 'many');
+    fs.mkdirSync(many);
+    for (let i = 0; i < 60; i++) fs.copyFileSync(ASTRONAUT, path.join(many, `a${String(i).padStart(2, '0')}.png`));
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'fer'), 'predict', many, '--models', models, '--jsonl'], { env: { ...process.env, NO_COLOR: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr += d; });
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.on('data', (d) => {
+        if (stdout === '') child.kill('SIGINT');
+        stdout += d;
+      });
+      child.on('close', resolve);
+    });
+    expect(code).toBe(130);
+    const rows = stdout.trim().split('\n');
+    expect(rows.length).toBeGreaterThanOrEqual(1);
+    expect(rows.length).toBeLessThan(60);
+    rows.forEach((row) => expect(JSON.parse(row).label).toBeDefined());
+    expect(stderr).toMatch(new RegExp(`interrupted after ${rows.length} of 60 images`));
   });
 
   it('--help documents every flag with its default, and examples', () => {

@@ -124,12 +124,17 @@ async function run(inputs: string[], o: PredictFlags): Promise<number> {
   let faces = 0;
   let withFace = 0;
   let failed = problems.length;
-  let ms = 0;
+  let done = 0;
   const started = performance.now();
+  // Ctrl-C: finish the current image, print what was found and the summary, exit 130. A second one kills.
+  let interrupted = false;
+  const onSignal = () => { interrupted = true; };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     for await (const r of predictFiles(files, predictor, { detect: detectOptions(o), outputs })) {
+      done++;
       faces += r.faces.length;
-      ms += r.ms;
       if (r.faces.length > 0) withFace++;
       if (r.error) {
         failed++;
@@ -140,20 +145,24 @@ async function run(inputs: string[], o: PredictFlags): Promise<number> {
       if (o.json) all.push(r.error && r.width === 0 ? { file: r.file, error: r.error } : { file: r.file, faces: r.faces.map(jsonFace), ...(r.error ? { error: r.error } : {}) });
       writeRows(r, o);
       bar.increment(1, { faces });
+      if (interrupted) break;
     }
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     bar.stop();
     predictor.dispose();
   }
   if (o.json) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
-  const total = files.length + problems.length;
-  if (!o.quiet && total > 1) {
-    const read = files.length - (failed - problems.length);
+  const total = done + problems.length;
+  if (!o.quiet && (total > 1 || interrupted)) {
+    const read = done - (failed - problems.length);
     const secs = (performance.now() - started) / 1000;
-    info(`${total} inputs: ${faces} face${faces === 1 ? '' : 's'} in ${withFace} image${withFace === 1 ? '' : 's'}, `
-      + `${read - withFace} without a face, ${failed} failed · ${(ms / Math.max(1, read)).toFixed(0)} ms/image detect+classify, `
-      + `${(read / secs).toFixed(1)} images/s overall`);
+    info(`${interrupted ? `interrupted after ${done} of ${files.length} images; ` : ''}${total} inputs: ${faces} face${faces === 1 ? '' : 's'} in ${withFace} image${withFace === 1 ? '' : 's'}, `
+      + `${read - withFace} without a face, ${failed} failed · ${(secs * 1000 / Math.max(1, done)).toFixed(0)} ms/image, `
+      + `${(done / secs).toFixed(1)} images/s`);
   }
+  if (interrupted) return EXIT.INTERRUPTED;
   if (failed > 0) return EXIT.ERROR;
   return faces === 0 ? EXIT.NO_FACE : EXIT.OK;
 }
