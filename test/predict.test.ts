@@ -141,6 +141,25 @@ describe('fer compare (CLI, tiny untrained models)', () => {
     expect(miss.stderr).toContain(`fer: no face found in ${NO_FACE}`);
     noStack(miss.stderr);
   });
+
+  it('with one image compares its two largest faces, left first (here the astronaut and her mirror image)', async () => {
+    const pair = path.join(tmpDir(), 'pair.png');
+    await sharp({ create: { width: 1024, height: 512, channels: 3, background: '#000000' } })
+      .composite([{ input: ASTRONAUT, left: 0, top: 0 }, { input: await sharp(ASTRONAUT).flop().toBuffer(), left: 512, top: 0 }])
+      .png().toFile(pair);
+    const r = runFer(['compare', pair, '--models', models]);
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^A {2}.*pair\.png \(face at x=17\d /);
+    expect(lines[1]).toMatch(/^B {2}.*pair\.png \(face at x=7[45]\d /);
+    const cos = Number(/cosine similarity ([\d.]+)/.exec(r.stdout)?.[1]);
+    const jsd = Number(/Jensen–Shannon divergence ([\d.]+)/.exec(r.stdout)?.[1]);
+    // The untrained nets are not mirror-invariant: close but not identical distributions.
+    expect(cos).toBeGreaterThan(0.5);
+    expect(cos).toBeLessThanOrEqual(1);
+    expect(jsd).toBeGreaterThanOrEqual(0);
+    expect(lines[3]).toMatch(/differ most in: \w+ [\d.]+% → [\d.]+%/);
+  });
 });
 
 // The real check of the shipped pipeline: only meaningful once `fer train` has produced models.
