@@ -73,19 +73,36 @@ export function confidenceOf(p: FacePrediction): number {
  * One warm-up inference runs here so the first image is not slowed by kernel set-up.
  */
 export async function createPredictor(opts: PredictorOptions = {}): Promise<Predictor> {
-  const backend = await initBackend(opts.backend ?? 'auto');
-  const loaded = await loadNets(opts.modelsDir ?? DEFAULT_MODELS_DIR, opts.nets);
-  const ownsDetector = typeof opts.detector !== 'object';
-  let detector: FaceDetector;
-  let worker: AsyncFaceDetector;
+  const given = typeof opts.detector === 'object' ? opts.detector : undefined;
+  const engine: DetectorEngine = given ? given.engine : (opts.detector as DetectorEngine | undefined) ?? 'auto';
+  // Detectors start first: OpenCV.js (and the worker's copy, on its own thread) initialise while the backend
+  // and models load.
+  const detectors = Promise.allSettled([
+    given ? Promise.resolve(given) : createDetector(engine),
+    !given && opts.detectInWorker ? createWorkerDetector(engine) : Promise.resolve(undefined),
+  ]);
+  const release = async (models: LoadedNet[] = []) => {
+    models.forEach((n) => n.model.dispose());
+    const [d, w] = await detectors;
+    if (!given && d.status === 'fulfilled') d.value.dispose();
+    if (w.status === 'fulfilled' && w.value) await w.value.dispose();
+  };
+  let backend: BackendInfo;
+  let loaded: LoadedNet[];
   try {
-    detector = typeof opts.detector === 'object' ? opts.detector : await createDetector(opts.detector ?? 'auto');
-    worker = ownsDetector && opts.detectInWorker ? await createWorkerDetector(detector.engine, detector) : inThread(detector);
+    backend = await initBackend(opts.backend ?? 'auto');
+    loaded = await loadNets(opts.modelsDir ?? DEFAULT_MODELS_DIR, opts.nets);
   } catch (e) {
-    loaded.forEach((n) => n.model.dispose());
+    await release();
     throw e;
   }
-  const predictor = new EnsemblePredictor(backend, loaded, detector, worker, ownsDetector, opts);
+  const [d, w] = await detectors;
+  if (d.status === 'rejected' || w.status === 'rejected') {
+    await release(loaded);
+    throw d.status === 'rejected' ? d.reason : (w as PromiseRejectedResult).reason;
+  }
+  const detector = d.value;
+  const predictor = new EnsemblePredictor(backend, loaded, detector, w.value ?? inThread(detector), !given, opts);
   predictor.classify(new Uint8Array(IMAGE_SIZE * IMAGE_SIZE), 1);
   return predictor;
 }
