@@ -64,8 +64,11 @@ describe('fer predict (CLI, tiny untrained models)', () => {
     fs.writeFileSync(cut, fs.readFileSync(ASTRONAUT).subarray(0, 30000));
     const text = path.join(dir, 'readme.txt');
     fs.writeFileSync(text, 'not an image\n');
-    const r = runFer(['predict', cut, ASTRONAUT, text, NO_FACE, '--models', models, '--csv']);
+    const outDir = path.join(dir, 'annotated');
+    const r = runFer(['predict', cut, ASTRONAUT, text, NO_FACE, '--models', models, '--csv', '--out', outDir]);
     expect(r.status).toBe(1);
+    // One annotated image per readable input, nothing (not even a temp file) for the others.
+    expect(fs.readdirSync(outDir).sort()).toEqual(['astronaut.png', 'camera-no-face.png']);
     const rows = r.stdout.trim().split('\n');
     expect(rows[0]).toBe(`file,face,x,y,w,h,label,confidence,${CLASS_NAMES.join(',')}`);
     expect(rows).toHaveLength(2);
