@@ -1,4 +1,4 @@
-import { spawnSync } from 'child_process';
+import { execFile, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { FerError, describeFsError } from '../util/errors';
@@ -222,17 +222,19 @@ export function parseProbe(json: string, input: string): VideoInfo {
 }
 
 /** Probe the input with ffprobe. A file ffprobe cannot open is "not a readable video", naming the file. */
-export function probeVideo(source: Source, ffprobe: string = findFfprobe()): VideoInfo {
+export async function probeVideo(source: Source, ffprobe: string = findFfprobe()): Promise<VideoInfo> {
   const args = ['-v', 'error', ...source.inputOptions, '-show_streams', '-show_format', '-of', 'json', '-i', source.input];
-  const r = spawnSync(ffprobe, args, { encoding: 'utf8', timeout: isLive(source) ? 30000 : 120000, maxBuffer: 64 * 1024 * 1024 });
-  if (r.error) {
-    const code = (r.error as NodeJS.ErrnoException).code;
-    if (code === 'ETIMEDOUT') throw new FerError(`${source.input}: no answer from the source within 30 s`);
-    throw new FerError(`${ffprobe}: cannot run ffprobe (${r.error.message})`);
-  }
-  if (r.status !== 0) {
-    const why = lastErrorLine(r.stderr ?? '').replace(`${source.input}: `, '');
+  const timeoutMs = isLive(source) ? 30000 : 120000;
+  const { stdout, stderr, error } = await new Promise<{ stdout: string; stderr: string; error: (Error & { code?: unknown; killed?: boolean }) | null }>((resolve) => {
+    execFile(ffprobe, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, out, errText) => {
+      resolve({ stdout: out, stderr: errText, error: err });
+    });
+  });
+  if (error) {
+    if (error.killed) throw new FerError(`${source.input}: no answer from ffprobe within ${timeoutMs / 1000} s`);
+    if (typeof error.code === 'string') throw new FerError(`${ffprobe}: cannot run ffprobe (${error.message})`);
+    const why = lastErrorLine(stderr ?? '').replace(`${source.input}: `, '');
     throw new FerError(`${source.input}: not a readable video (${why})`);
   }
-  return parseProbe(r.stdout, source.input);
+  return parseProbe(stdout, source.input);
 }

@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+/* eslint-disable no-console */
+// `npm run bench:video`: frames/s of `fer video` end to end and milliseconds per stage (decode, detect,
+// classify, annotate, encode) on ../shared/media/faces.mp4 (596×336, 115 frames, one face), with default
+// settings and with --every 3. Goal: ≥ 25 fps end to end on 2 cores (real time). Prints numbers and ratios;
+// asserts nothing.
+//
+//   node bench/video.js [--input FILE] [--models DIR] [--nets 1,2,3] [--runs N] [--detector wasm|native]
+//
+// Without --models it times random-weight nets of the real architectures (src/models buildNet): the same
+// compute as trained ones. Decode and encode run in ffmpeg processes in parallel with the JavaScript stages,
+// so they are timed alone first; in the end-to-end runs, "decode wait"/"encode wait" is the time the JS
+// thread waited for them (≈ 0 when they keep up).
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const ROOT = path.join(__dirname, '..');
+const dist = path.join(ROOT, 'dist');
+const { saveModelDir } = require(path.join(dist, 'models', 'io'));
+const { bestModelDir } = require(path.join(dist, 'models', 'checkpoints'));
+const { createPredictor } = require(path.join(dist, 'vision', 'predict'));
+const { rgbToGray, cropFaces } = require(path.join(dist, 'vision', 'faces'));
+const { annotateRgb } = require(path.join(dist, 'vision', 'annotate'));
+const { processVideo, VIDEO_DEFAULTS, FrameDecoder, VideoEncoder, findFfmpeg, findFfprobe, probeVideo, resolveSource, ffmpegFeatures } = require(path.join(dist, 'video'));
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const f1 = (v) => v.toFixed(1);
+const f2 = (v) => v.toFixed(2);
+
+async function randomModels(nets) {
+  const { buildNet } = require(path.join(dist, 'models', 'nets'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-bench-models-'));
+  for (const id of nets) {
+    const model = buildNet(id, id);
+    await saveModelDir(model, bestModelDir(dir, id));
+    model.dispose();
+  }
+  return dir;
+}
+
+async function main() {
+  const shared = process.env.FER_SHARED ?? path.join(ROOT, '..', 'shared');
+  let input = arg('input', path.join(shared, 'media', 'faces.mp4'));
+  if (!fs.existsSync(input)) {
+    console.log(`${input} not found: using the test fixture instead (numbers are not comparable with faces.mp4)`);
+    input = path.join(ROOT, 'test', 'fixtures', 'astronaut-pan.mp4');
+  }
+  const nets = arg('nets', '1,2,3').split(',').map(Number);
+  const runs = Number(arg('runs', '2'));
+  const engine = arg('detector', 'auto');
+  console.log(`bench:video — ${os.cpus().length} cores, load ${load()}`);
+  const ffmpeg = findFfmpeg();
+  const features = ffmpegFeatures(ffmpeg);
+  const source = resolveSource(input);
+  const info = await probeVideo(source, findFfprobe());
+  console.log(`input ${path.relative(process.cwd(), input)}: ${info.width}×${info.height}, ${info.fps} fps, ${info.frameCount ?? '?'} frames; ffmpeg ${ffmpeg}`);
+  const models = arg('models', undefined) ?? await randomModels(nets);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-bench-video-'));
+
+  // --- decode alone: ffmpeg → raw RGB24 pipe → JS frames
+  let t0 = now();
+  const frames = [];
+  const decoder = new FrameDecoder({ ffmpeg, features, source, width: info.width, height: info.height, strict: true });
+  for (let f = await decoder.next(); f; f = await decoder.next()) frames.push(f);
+  const decodeMs = now() - t0;
+  const n = frames.length;
+  console.log(`decode alone: ${n} frames in ${Math.round(decodeMs)} ms = ${f1(n / (decodeMs / 1000))} fps (${f2(decodeMs / n)} ms/frame)`);
+
+  // --- encode alone: JS frames → Matroska pipe → ffmpeg libx264 (default preset) → mp4
+  t0 = now();
+  const encoder = new VideoEncoder({ ffmpeg, features, target: path.join(work, 'encode-only.mp4'), width: info.width, height: info.height, timeBaseDen: info.timeBaseDen, preset: VIDEO_DEFAULTS.preset, crf: VIDEO_DEFAULTS.crf });
+  for (const f of frames) await encoder.write(f.rgb, f.timeUs);
+  await encoder.finish();
+  const encodeMs = now() - t0;
+  console.log(`encode alone (x264 ${VIDEO_DEFAULTS.preset}): ${f1(n / (encodeMs / 1000))} fps (${f2(encodeMs / n)} ms/frame)`);
+
+  // --- the JS stages alone, per frame, at the default settings
+  const predictor = await createPredictor({ modelsDir: models, nets, detector: engine });
+  console.log(`backend ${predictor.backend.description}; detector ${predictor.detector.engine}; nets ${predictor.nets.join(',')}`
+    + `${arg('models', undefined) ? ` from ${models}` : ' (random-weight real architectures)'}; detect-size ${VIDEO_DEFAULTS.detect.detectSize}`);
+  // Wall time suffers from other load on the machine; CPU time (all threads of this process) much less so.
+  const st = { gray: [], detect: [], classify: [], annotate: [] };
+  const cpu = { gray: 0, detect: 0, classify: 0, annotate: 0 };
+  const cpuNow = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+  const timed = async (k, fn) => {
+    const t = now();
+    const c = cpuNow();
+    const v = await fn();
+    cpu[k] += cpuNow() - c;
+    st[k].push(now() - t);
+    return v;
+  };
+  let found = 0;
+  const crops = [];
+  for (const f of frames) {
+    const rgb = Buffer.from(f.rgb);
+    const gray = await timed('gray', () => rgbToGray(rgb, info.width, info.height));
+    const boxes = await timed('detect', () => predictor.detector.detect(gray, info.width, info.height, VIDEO_DEFAULTS.detect));
+    if (boxes.length > 0) found++;
+    if (boxes.length > 0) crops.push(cropFaces(gray, info.width, info.height, boxes));
+    const scores = await timed('classify', () => predictor.classifyBoxes(gray, info.width, info.height, boxes));
+    await timed('annotate', () => annotateRgb(rgb, info.width, info.height, boxes.map((box, i) => ({ box, label: 'Happy', confidence: scores[i * 7 + 3], scores: scores.subarray(i * 7, i * 7 + 7), trackId: i + 1 }))));
+  }
+  const med = (k) => median(st[k]);
+  const jsSum = med('gray') + med('detect') + med('classify') + med('annotate');
+  console.log(`JS stages alone, median wall ms/frame: grey ${f2(med('gray'))}, detect ${f2(med('detect'))}, classify one face at a time ${f2(med('classify'))} `
+    + `(${nets.length} nets), annotate ${f2(med('annotate'))} = ${f2(jsSum)} ms; face found in ${found}/${n} frames`);
+  console.log(`   CPU ms/frame: grey ${f2(cpu.gray / n)}, detect ${f2(cpu.detect / n)}, classify ${f2(cpu.classify / n)}, annotate ${f2(cpu.annotate / n)}`);
+  // What fer video does: the faces of 8 frames classified in one batch.
+  const batch = new Uint8Array(8 * 48 * 48);
+  for (let i = 0; i < 8; i++) batch.set(crops[i % crops.length], i * 48 * 48);
+  predictor.classify(batch, 8);
+  const bt = [];
+  const bc = cpuNow();
+  for (let r = 0; r < 8; r++) {
+    const t = now();
+    predictor.classify(batch, 8);
+    bt.push((now() - t) / 8);
+  }
+  console.log(`   classify in batches of 8 faces: ${f2(median(bt))} ms/face wall, ${f2((cpuNow() - bc) / 64)} ms/face CPU`);
+  predictor.dispose();
+
+  // --- end to end, as `fer video in.mp4 out.mp4 [--every 3]` (library path, models loaded once per run)
+  const results = {};
+  for (const [name, extra] of [['default', {}], ['--every 3', { every: 3 }], ['--no-video', { noVideo: true }]]) {
+    const fps = [];
+    let last;
+    for (let r = 0; r < runs; r++) {
+      const out = path.join(work, `out-${r}.mp4`);
+      const res = await processVideo({
+        input, output: extra.noVideo ? undefined : out, csv: extra.noVideo ? path.join(work, 'rows.csv') : undefined,
+        modelsDir: models, nets, detector: engine, every: extra.every,
+      });
+      fps.push(res.fps);
+      last = res;
+    }
+    const best = Math.max(...fps);
+    results[name] = best;
+    const s = last.stages;
+    const per = (v) => f2(v / last.frames);
+    console.log(`end to end ${name.padEnd(10)}: ${f1(best)} fps (best of ${runs}: ${fps.map(f1).join(', ')})  → goal ≥ 25 fps: ${f2(best / 25)}× (${best >= 25 ? 'met' : 'NOT met'})`);
+    console.log(`   ms/frame on the JS thread: decode wait ${per(s.decodeWait)}, grey ${per(s.gray)}, detect ${per(s.detect)}, classify ${per(s.classify)}, `
+      + `annotate ${per(s.annotate)}, encode wait ${per(s.encode)}; faces in ${last.framesWithFace}/${last.frames} frames, ${last.tracks.length} track(s)`);
+  }
+  console.log(`--every 3 vs default: ${f2(results['--every 3'] / results.default)}× the frames/s`);
+  console.log(`load now ${load()}`);
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
