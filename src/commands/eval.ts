@@ -5,12 +5,12 @@ import { initBackend } from '../backend';
 import { CLASS_NAMES } from '../data/classes';
 import { SPLITS, Split, SplitName } from '../data/dataset';
 import { parseNetList } from '../models/nets';
-import { DEFAULT_PREPARED_DIR } from './prepare';
-import { loadNets } from '../models/classifier';
+import { LoadedNet, loadNets } from '../models/classifier';
 import { DEFAULT_EVAL_BATCH, ModelReport, reportScores, scoreNets } from '../eval/evaluate';
 import { fitEnsembleWeights } from '../eval/ensemble';
 import { emptySplitError, loadEvalSplit, preparedSplitRows } from '../eval/data';
 import { prepareInMemory } from '../data/prepare';
+import { DEFAULT_PREPARED_DIR } from './prepare';
 import { EvalReport, confusionTable, perClassTable, summaryTable, writeConfusionFiles } from '../eval/report';
 import { EXIT, FerError } from '../util/errors';
 import { color, info, warn } from '../util/log';
@@ -64,18 +64,27 @@ async function loadData(flags: EvalFlags, split: SplitName): Promise<{ source: E
 }
 
 async function runEval(flags: EvalFlags): Promise<number> {
-  const split = flags.split;
   const backend = await initBackend(flags.backend);
-  const { source, evalSplit, val } = await loadData(flags, split);
+  // Models first: a missing checkpoint is reported before a CSV is parsed for seconds.
   const nets = await loadNets(flags.models, flags.net);
-  if (flags.weights && flags.weights.length !== nets.length) {
-    throw new FerError(`--weights: ${flags.weights.length} weights for ${nets.length} nets (${nets.map((n) => n.net).join(',')})`, EXIT.USAGE);
+  try {
+    if (flags.weights && flags.weights.length !== nets.length) {
+      throw new FerError(`--weights: ${flags.weights.length} weights for ${nets.length} nets (${nets.map((n) => n.net).join(',')})`, EXIT.USAGE);
+    }
+    return await evaluateLoaded(flags, nets, backend.name, backend.description);
+  } finally {
+    nets.forEach((n) => n.model.dispose());
   }
+}
+
+async function evaluateLoaded(flags: EvalFlags, nets: LoadedNet[], backendName: string, backendDescription: string): Promise<number> {
+  const split = flags.split;
+  const { source, evalSplit, val } = await loadData(flags, split);
   const fitting = Boolean(flags.fitWeights && nets.length > 1);
   if (flags.fitWeights && !fitting) warn('--fit-weights: only one net, nothing to weight');
   // Fitting on val when evaluating val reuses its scores: no second pass.
   const extraVal = fitting && val && val !== evalSplit ? val : undefined;
-  info(`evaluating ${nets.map((n) => `net${n.net}`).join(', ')} on ${split} (${evalSplit.count} images${flags.tta ? ', flip TTA' : ''}, ${backend.description})`);
+  info(`evaluating ${nets.map((n) => `net${n.net}`).join(', ')} on ${split} (${evalSplit.count} images${flags.tta ? ', flip TTA' : ''}, ${backendDescription})`);
 
   const total = nets.length * (evalSplit.count + (extraVal?.count ?? 0));
   const bar = createProgress(total, 'eval  {bar} {percentage}% | {value}/{total} images | {stage} | ETA {eta_formatted}', { payload: { stage: split } });
@@ -96,10 +105,9 @@ async function runEval(flags: EvalFlags): Promise<number> {
         + ` (val log loss ${fitted.logLoss.toFixed(4)}; equal weights ${fitted.equalLogLoss.toFixed(4)})`);
     }
     bar.stop();
-    return await finish(flags, source, evalSplit, reportScores(evalScores, evalSplit.labels, weights), backend.name, fitting ? 'val' : null);
+    return await finish(flags, source, evalSplit, reportScores(evalScores, evalSplit.labels, weights), backendName, fitting ? 'val' : null);
   } finally {
     bar.stop();
-    nets.forEach((n) => n.model.dispose());
   }
 }
 
