@@ -1,5 +1,7 @@
 import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as http from 'http';
+import { AddressInfo } from 'net';
 import * as path from 'path';
 import { FIXTURES, ROOT, runFer, tmpDir } from './helpers';
 import { makeTinyModels } from './fixtures/tinyModels';
@@ -184,6 +186,24 @@ describe('fer video (real ffmpeg, OpenCV.js and tfjs; tiny untrained models)', (
     const csv = path.join(sub, 'out.csv');
     await expect(processVideo({ input: cut, output: out, csv, modelsDir: models })).rejects.toThrow(/cut\.mp4: corrupt or truncated video/);
     expect(fs.readdirSync(sub)).toEqual(['cut.mp4']);
+  });
+
+  it('reads a network stream (HTTP) like a live source', async () => {
+    const server = http.createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'video/mp4', 'Content-Length': fs.statSync(PAN).size });
+      fs.createReadStream(PAN).pipe(res);
+    });
+    await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/pan.mp4`;
+      const csv = path.join(dir, 'stream.csv');
+      const r = await processVideo({ input: url, csv, modelsDir: models, maxFrames: 20 });
+      expect(r.frames).toBe(20);
+      expect(r.faceRows).toBeGreaterThanOrEqual(19);
+      expect(fs.readFileSync(csv, 'utf8').trim().split('\n')).toHaveLength(r.faceRows + 1);
+    } finally {
+      server.close();
+    }
   });
 
   it('realtime mode hands out the newest frame and counts the ones it skipped', async () => {

@@ -76,7 +76,6 @@ export class FrameDecoder {
       '-hide_banner', '-nostdin', '-nostats', '-loglevel', 'level+info',
       ...(opts.strict ? ['-xerror'] : []),
       ...(opts.realtime && !live ? ['-re'] : []),
-      ...(live ? ['-fflags', 'nobuffer'] : []),
       ...opts.source.inputOptions,
       ...(opts.durationS !== undefined ? ['-t', String(opts.durationS)] : []),
       '-i', opts.source.input,

@@ -7,7 +7,6 @@ import { Annotation, annotateRgb } from '../vision/annotate';
 import { Predictor, createPredictor } from '../vision/predict';
 import { Box, DetectOptions, FaceDetector } from '../vision/types';
 import { Frame, FrameDecoder } from './decoder';
-import { DetectWorker } from './detectPool';
 import { VideoEncoder } from './encoder';
 import { Source, VideoInfo, ffmpegFeatures, findFfmpeg, findFfprobe, isLive, probeVideo, resolveSource } from './ffmpeg';
 import { LineFile } from './files';
@@ -48,7 +47,7 @@ export interface ProcessVideoOptions {
   margin?: number;
   detect?: DetectOptions;
 
-  /** Detect on a worker thread, in parallel with classification (default true; off with a ready predictor). */
+  /** Detect on a worker thread, in parallel with classification (default true; a given predictor decides). */
   detectThread?: boolean;
   /** Detect every N frames; in between, faces keep their last boxes (default 1). */
   every?: number;
@@ -130,7 +129,7 @@ interface Intake {
   frame: Frame;
   gray: Uint8Array;
   /** Detection result when this frame is a detection frame (--every). */
-  boxes?: Promise<Box[]> | Box[];
+  boxes?: Promise<Box[]>;
 }
 
 /** A decoded frame waiting for its faces' batch to be classified. */
@@ -196,9 +195,7 @@ export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult>
   let predictor: Predictor | undefined;
   const ownPredictor = !o.predictor;
   let decoder: FrameDecoder | undefined;
-  let worker: DetectWorker | undefined;
   const cleanup = async (): Promise<void> => {
-    await worker?.close();
     await decoder?.stop();
     await encoder?.abort();
     opened.forEach((f) => f.discard());
@@ -223,18 +220,11 @@ export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult>
       jsonl = new LineFile(o.jsonl, 'JSONL');
       opened.push(jsonl);
     }
-    // The worker loads its own OpenCV.js while the models load.
-    const engine = typeof o.detector === 'object' ? undefined : o.detector ?? 'auto';
-    const useWorker = o.detectThread !== false && !o.predictor && engine !== undefined;
-    const [p, w] = await Promise.allSettled([
-      o.predictor ?? createPredictor({
-        modelsDir: o.modelsDir, nets: o.nets, tta: o.tta, backend: o.backend, detector: o.detector, detect: detectOpts, margin: o.margin,
-      }),
-      useWorker ? DetectWorker.start(engine) : Promise.resolve(undefined),
-    ]);
-    worker = w.status === 'fulfilled' ? w.value : undefined;
-    if (p.status === 'rejected') throw p.reason;
-    predictor = p.value;
+    // Detection runs on a worker thread (the predictor's detectAsync) so that it overlaps classification.
+    predictor = o.predictor ?? await createPredictor({
+      modelsDir: o.modelsDir, nets: o.nets, tta: o.tta, backend: o.backend, detector: o.detector, detect: detectOpts, margin: o.margin,
+      detectInWorker: o.detectThread !== false,
+    });
   } catch (e) {
     await cleanup();
     throw e;
@@ -256,7 +246,6 @@ export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult>
     interrupted = true;
     void decoder?.stop();
   };
-  const detector = predictor.detector;
   const margin = o.margin ?? DEFAULT_MARGIN;
   let pending: Pending[] = [];
   let crops: Uint8Array[] = [];
@@ -316,7 +305,7 @@ export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult>
     // Frames are decoded and handed to the detection worker up to `depth` ahead, so it detects the next
     // frames while this thread classifies a batch.
     const queue: Intake[] = [];
-    const depth = worker ? 2 * batchFrames : 1;
+    const depth = 2 * batchFrames;
     let taken = 0;
     let ended = false;
     const pull = async (): Promise<void> => {
@@ -330,10 +319,10 @@ export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult>
       const tg = performance.now();
       const gray = rgbToGray(frame.rgb, width, height);
       stages.gray += performance.now() - tg;
-      let boxes: Promise<Box[]> | Box[] | undefined;
+      let boxes: Promise<Box[]> | undefined;
       if (taken % every === 0) {
         const td = performance.now();
-        boxes = worker ? worker.detect(gray, width, height, detectOpts) : detector.detect(gray, width, height, detectOpts);
+        boxes = predictor!.detectAsync(gray, width, height, detectOpts);
         stages.detect += performance.now() - td;
       }
       queue.push({ frame, gray, boxes });
@@ -408,7 +397,6 @@ export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult>
     throw e;
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
-    await worker?.close();
     if (ownPredictor) predictor.dispose();
   }
 }
