@@ -25,3 +25,4 @@ export { createPredictor, Predictor, PredictorOptions, scoresRecord, topClass } 
 export { predictFiles, planOutputs, FileResult } from './vision/batch';
 export { compareExpressions, largestFaces, ExpressionComparison } from './vision/compare';
 export { expandInputs } from './vision/inputs';
+export { processVideo, summaryJson, VIDEO_DEFAULTS, ProcessVideoOptions, VideoResult, VideoProgress, VideoStart, StageTimes, FrameDecoder, Frame, VideoEncoder, FaceTracker, Track, iou, smoothScores, probeVideo, resolveSource, findFfmpeg, findFfprobe, VideoInfo, Source, FaceRow, TrackSummary, SummaryBuilder } from './video';
