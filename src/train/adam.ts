@@ -31,8 +31,9 @@ export class Adam {
   /** `decay[i]` says whether variable i gets weight decay (kernels yes; biases and BN parameters no). */
   constructor(readonly variables: tf.Variable[], readonly decay: boolean[], options: Partial<AdamOptions> = {}) {
     this.options = { ...DEFAULT_ADAM, ...options };
-    this.m = variables.map((x) => tf.variable(tf.zerosLike(x), false));
-    this.v = variables.map((x) => tf.variable(tf.zerosLike(x), false));
+    // tidy: the zeros tensor would otherwise outlive the variable made from it.
+    this.m = variables.map((x) => tf.tidy(() => tf.variable(tf.zerosLike(x), false)));
+    this.v = variables.map((x) => tf.tidy(() => tf.variable(tf.zerosLike(x), false)));
   }
 
   /** Apply one update with gradients in variable order. */

@@ -121,6 +121,6 @@ export function readTrainState(dir: string): { state: TrainState; optimizer: Ada
   } catch (e) {
     throw new FerError(`cannot resume: ${describeFsError(e, binFile)}`);
   }
-  const sizes = state.optimizer.shapes.map((s) => s.reduce((a, b) => a + b, 1));
+  const sizes = state.optimizer.shapes.map((s) => s.reduce((a, b) => a * b, 1));
   return { state, optimizer: decodeOptimizer(bytes, state.optimizer.step, sizes, binFile) };
 }
