@@ -8,7 +8,7 @@ import { makeTinyModels } from './fixtures/tinyModels';
 import { CLASS_NAMES } from '../src/data/classes';
 import { processVideo } from '../src/video/process';
 import { FrameDecoder } from '../src/video/decoder';
-import { ffmpegFeatures, findFfmpeg, findFfprobe, resolveSource } from '../src/video/ffmpeg';
+import { ffmpegFeatures, findFfmpeg, findFfprobe, probeVideo, resolveSource } from '../src/video/ffmpeg';
 
 /** Public-domain pan over astronaut.png: 640×480, 25 fps, 75 frames, one face in every frame, no audio. */
 const PAN = path.join(FIXTURES, 'astronaut-pan.mp4');
@@ -160,6 +160,22 @@ describe('fer video (real ffmpeg, OpenCV.js and tfjs; tiny untrained models)', (
     const out = path.join(dir, 'vfr-out.mp4');
     await processVideo({ input: clip, output: out, modelsDir: models });
     expect(frameTimes(out)).toEqual(times);
+  });
+
+  it('turns rotated phone video upright: sides swapped, every frame kept', async () => {
+    const plain = path.join(dir, 'plain.mp4');
+    const rotated = path.join(dir, 'rotated.mp4');
+    ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=160x96:rate=25:duration=0.4', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', plain]);
+    // The rotation lives in the container's display matrix only; the pixels stay 160×96. ffmpeg < 6 sets it
+    // from a `rotate` tag, newer versions with -display_rotation.
+    ffmpeg(['-i', plain, '-c', 'copy', '-metadata:s:v:0', 'rotate=90', rotated]);
+    if ((await probeVideo(resolveSource(rotated), FFPROBE)).rotation === 0) ffmpeg(['-display_rotation', '90', '-i', plain, '-c', 'copy', rotated]);
+    const out = path.join(dir, 'rotated-out.mp4');
+    const r = await processVideo({ input: rotated, output: out, modelsDir: models });
+    expect([r.video.width, r.video.height]).toEqual([96, 160]);
+    expect([90, 270]).toContain(r.video.rotation);
+    expect(streamInfo(out, 'v:0')).toBe('h264,96,160,yuv420p');
+    expect(countFrames(out)).toBe(10);
   });
 
   it('stops early on abort and leaves a playable file with exactly the frames processed', async () => {
