@@ -7,8 +7,12 @@ import { readNpy } from '../src/data/npy';
 import { ROOT, describeWithShared, runFer, tmpDir } from './helpers';
 
 describeWithShared('data/fer2013.csv.gz', 'fer prepare on the shared FER2013 CSV', (csv) => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
   it('prepares plausible train/val counts, an empty test split, and a manifest naming the source', () => {
     const dir = tmpDir('fer-prep-shared-');
+    dirs.push(dir); // 70 MB of tensors: not left in /tmp
     const out = path.join(dir, 'prepared');
     const r = runFer(['prepare', csv, '--out', out, '--json', '--quiet']);
     expect(r.stderr).toBe('');
@@ -54,6 +58,7 @@ describeWithShared('data/fer2013.csv.gz', 'fer prepare on the shared FER2013 CSV
 
   it('an interrupted run (SIGINT) exits 130 and leaves no output or temp directory', async () => {
     const dir = tmpDir('fer-prep-int-');
+    dirs.push(dir);
     const out = path.join(dir, 'prepared');
     const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'fer'), 'prepare', csv, '--out', out, '--quiet', '--parser', 'csv-parse'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
