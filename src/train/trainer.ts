@@ -147,6 +147,8 @@ function isKernel(v: tf.LayerVariable): boolean {
   return /\/kernel(_\d+)?$/.test(v.originalName);
 }
 
+const TEXT_PROGRESS_MS = 60_000;
+
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function fmtLr(lr: number): string {
@@ -233,6 +235,7 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
   const px = IMAGE_SIZE * IMAGE_SIZE;
   const batchBuf = new Uint8Array(bs * px);
   const stop = opts.stop ?? { requested: false };
+  const textProgress = opts.progress !== false && !process.stderr.isTTY;
 
   const state = (p: PartialEpoch | null): TrainState => ({
     version: STATE_VERSION, settings, epoch, partial: p, lr, rng: rng.getState(), plateau: plateau.getState(),
@@ -271,6 +274,7 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
       });
       bar.update(firstBatch);
       let sliceStart = Date.now();
+      let lastText = sliceStart;
       for (let b = firstBatch; b < numBatches; b++) {
         const idx = order.subarray(b * bs, Math.min((b + 1) * bs, train.count));
         const n = idx.length;
@@ -285,6 +289,13 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
         trainSeconds += (now - sliceStart) / 1000;
         sliceStart = now;
         bar.update(b + 1, { loss: (lossSum / seen).toFixed(4), acc: pct(correct / seen), lr: fmtLr(lr), ips: Math.round(seen / trainSeconds) });
+        if (textProgress && now - lastText >= TEXT_PROGRESS_MS) {
+          // No bar without a TTY (nohup, CI logs): a line a minute shows the run is alive.
+          lastText = now;
+          const eta = (train.count - seen) / (seen / trainSeconds);
+          log(`${title} epoch ${e}/${epochs}  batch ${b + 1}/${numBatches}  loss ${(lossSum / seen).toFixed(4)} acc ${pct(correct / seen)}`
+            + `  ${Math.round(seen / trainSeconds)} img/s  ETA ${Math.round(eta)}s`);
+        }
         // Let a pending SIGINT/SIGTERM handler run, then honour it between batches.
         await yieldToEventLoop();
         if (stop.requested && b + 1 < numBatches) {
