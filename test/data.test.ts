@@ -180,6 +180,13 @@ describe('RowStore and validation carving', () => {
     expect(batches).toEqual([2, 2, 1]);
     expect(store.sameImage(5, 5)).toBe(true);
     expect(store.sameImage(5, 6)).toBe(false);
+
+    const [evens, tail, none] = store.takeAll([Int32Array.from({ length: 550 }, (_, i) => 2 * i), Int32Array.from([1023, 1024, 1099]), new Int32Array(0)]);
+    expect(evens.length).toBe(550 * PIXELS);
+    expect(Array.from(evens.subarray(549 * PIXELS))).toEqual(Array.from(fakeImage(1098)));
+    expect(Array.from(tail.subarray(PIXELS, 2 * PIXELS))).toEqual(Array.from(fakeImage(1024)));
+    expect(none.length).toBe(0);
+    expect(store.count).toBe(0);
   });
 
   it('carves a seeded, per-class fraction of train into val, keeping input order', () => {

@@ -234,9 +234,11 @@ async function parseAndClean(csvPath: string, opts: PrepareOptions): Promise<Par
 export async function prepareInMemory(csvPath: string, opts: PrepareOptions = {}): Promise<{ splits: Record<SplitName, Split>; report: PrepareReport }> {
   const { store, order, report } = await parseAndClean(csvPath, opts);
   const splits = {} as Record<SplitName, Split>;
-  for (const s of SPLITS) {
-    splits[s] = { images: store.gather(order[s]), labels: labelsOf(store, order[s]), count: order[s].length };
-  }
+  const labels = SPLITS.map((s) => labelsOf(store, order[s]));
+  const images = store.takeAll(SPLITS.map((s) => order[s]));
+  SPLITS.forEach((s, k) => {
+    splits[s] = { images: images[k], labels: labels[k], count: order[s].length };
+  });
   return { splits, report };
 }
 

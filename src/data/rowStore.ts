@@ -2,6 +2,8 @@ import { PIXELS, imageHash } from './pixels';
 
 /** Rows per storage chunk: fixed-size chunks grow without ever copying what is already stored. */
 const CHUNK_ROWS = 1024;
+const RELEASED = new Uint8Array(0);
+const RELEASED_WORDS = new Int32Array(0);
 
 /**
  * Every accepted CSV row in input order: pixels in fixed-size chunks, metadata in small growable typed
@@ -61,6 +63,32 @@ export class RowStore {
     const out = new Uint8Array(rows.length * PIXELS);
     for (let k = 0; k < rows.length; k++) out.set(this.row(rows[k]), k * PIXELS);
     return out;
+  }
+
+  /**
+   * Move the given rows into one contiguous buffer per list, releasing each storage chunk once every list
+   * has passed it, so the peak stays near one copy of the images instead of two. Each list must be in
+   * increasing order. The store is empty afterwards.
+   */
+  takeAll(lists: Int32Array[]): Uint8Array[] {
+    const outs = lists.map((l) => new Uint8Array(l.length * PIXELS));
+    const next = lists.map(() => 0);
+    for (let c = 0; c < this.chunks.length; c++) {
+      const end = (c + 1) * CHUNK_ROWS;
+      lists.forEach((list, k) => {
+        for (let j = next[k]; j < list.length && list[j] < end; j = ++next[k]) {
+          if (j > 0 && list[j] <= list[j - 1]) throw new Error('RowStore.takeAll: rows must be increasing');
+          outs[k].set(this.row(list[j]), j * PIXELS);
+        }
+      });
+      this.chunks[c] = RELEASED;
+      this.words[c] = RELEASED_WORDS;
+    }
+    lists.forEach((list, k) => {
+      if (next[k] !== list.length) throw new Error(`RowStore.takeAll: row ${list[next[k]]} is not stored`);
+    });
+    this.count = 0;
+    return outs;
   }
 
   /**
