@@ -58,13 +58,6 @@ export class RowStore {
     return true;
   }
 
-  /** Copy the given rows, in order, into one contiguous buffer. */
-  gather(rows: ArrayLike<number>): Uint8Array {
-    const out = new Uint8Array(rows.length * PIXELS);
-    for (let k = 0; k < rows.length; k++) out.set(this.row(rows[k]), k * PIXELS);
-    return out;
-  }
-
   /**
    * Move the given rows into one contiguous buffer per list, releasing each storage chunk once every list
    * has passed it, so the peak stays near one copy of the images instead of two. Each list must be in
