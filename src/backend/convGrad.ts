@@ -74,10 +74,35 @@ function conv(
   return s.slice(y, [0, 0, 0, 0], [y.shape[0], want[0], want[1], y.shape[3]]);
 }
 
+/**
+ * The filter gradient with x as the filter and dy as the input (stride 1 only). The backend copies and packs
+ * the filter operand on every call (it is a new tensor each step), so the smaller of x and dy should be it:
+ * e.g. x is half of dy when a layer doubles its channels.
+ *   dW[i,j,c,o] = Σ_{n,u,v} x[n,u,v,c] · dy[n, u−i+padTop, v−j+padLeft, o]
+ * is a correlation of dy laid out as (outC, outH, outW, batch) with x laid out as (inH, inW, batch, inC),
+ * whose output is dW flipped in i and j.
+ */
+function filterGradXAsFilter(s: KernelScope, g: ConvGeometry, x: tf.TensorInfo, dy: tf.TensorInfo): tf.TensorInfo {
+  const dyT = s.transpose(dy, g.channelsLast ? [3, 1, 2, 0] : [1, 2, 3, 0]);
+  const xT = s.transpose(x, g.channelsLast ? [1, 2, 0, 3] : [2, 3, 0, 1]);
+  const top = g.kH - 1 - g.padTop;
+  const left = g.kW - 1 - g.padLeft;
+  const pads = { top, bottom: g.kH - 1 - top + g.inH - g.outH, left, right: g.kW - 1 - left + g.inW - g.outW };
+  const flippedT = conv(s, dyT, xT, pads, [1, 1], [g.kH, g.kW]); // (outC, kH, kW, inC), flipped in kH, kW
+  return s.transpose(s.run('Reverse', { x: flippedT }, { dims: [1, 2] }), [1, 2, 3, 0]);
+}
+
 /** Conv2DBackpropFilter: inputs {x, dy}, attrs {strides, pad, dataFormat, dimRoundingMode, filterShape}. */
 export function conv2dBackpropFilterAsConv(backend: Backend, backendName: string, x: tf.TensorInfo, dy: tf.TensorInfo, attrs: tf.NamedAttrMap): tf.TensorInfo {
   const filterShape = attrs.filterShape as number[];
   const g = geometry(x.shape, filterShape, attrs);
+  const elements = (t: tf.TensorInfo): number => t.shape.reduce((a, b) => a * b, 1);
+  const stride1 = g.strideH === 1 && g.strideW === 1;
+  const padsFit = g.padTop <= g.kH - 1 && g.padLeft <= g.kW - 1;
+  // With few input channels x is small but makes a GEMM only inC wide, which XNNPACK runs poorly.
+  if (stride1 && padsFit && g.inC >= 8 && elements(x) < elements(dy)) {
+    return withScope(backend, backendName, (s) => filterGradXAsFilter(s, g, x, dy));
+  }
   return withScope(backend, backendName, (s) => {
     // x as (inC, inH, inW, batch); dy as a filter (outH, outW, batch, outC).
     const xT = s.transpose(x, g.channelsLast ? [3, 1, 2, 0] : [1, 2, 3, 0]);
@@ -131,5 +156,30 @@ export function conv2dBackpropInputAsConv(backend: Backend, backendName: string,
     if (top < 0 || left < 0) throw new Error(`conv input gradient: padding larger than the filter (${g.padTop}, ${g.padLeft})`);
     const dx = conv(s, spread, flipped, pads, [1, 1], [g.inH, g.inW]);
     return g.channelsLast ? dx : s.transpose(dx, [0, 3, 1, 2]);
+  });
+}
+
+/**
+ * BatchMatMul with a batch of 1 as a 1×1 convolution: XNNPACK's threaded GEMM, and transposed operands are
+ * transposed once up front (tfjs-wasm sends any transposed product to a scalar triple loop). Returns
+ * undefined for real batches, which keep the stock kernel.
+ */
+export function matMulAsConv(backend: Backend, backendName: string, a: tf.TensorInfo, b: tf.TensorInfo, attrs: tf.NamedAttrMap): tf.TensorInfo | undefined {
+  const batchOf = (t: tf.TensorInfo): number => t.shape.slice(0, -2).reduce((x, y) => x * y, 1);
+  if (batchOf(a) !== 1 || batchOf(b) !== 1 || a.dtype !== 'float32' || b.dtype !== 'float32') return undefined;
+  const [ra, ca] = a.shape.slice(-2);
+  const [rb, cb] = b.shape.slice(-2);
+  const transposeA = Boolean(attrs.transposeA);
+  const transposeB = Boolean(attrs.transposeB);
+  const [m, k] = transposeA ? [ca, ra] : [ra, ca];
+  const n = transposeB ? rb : cb;
+  const outShape = [...(a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2).map(() => 1), m, n];
+  return withScope(backend, backendName, (s) => {
+    const a2 = transposeA ? s.transpose(s.reshape(a, [ra, ca]), [1, 0]) : a;
+    const b2 = transposeB ? s.transpose(s.reshape(b, [rb, cb]), [1, 0]) : b;
+    const y = s.run('Conv2D', { x: s.reshape(a2, [m, 1, 1, k]), filter: s.reshape(b2, [1, 1, k, n]) }, {
+      strides: [1, 1], pad: 'valid', dilations: [1, 1], dataFormat: 'NHWC', dimRoundingMode: 'floor',
+    });
+    return s.reshape(y, outShape);
   });
 }
