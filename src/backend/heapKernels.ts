@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 
 /**
- * Kernels written in JavaScript over the wasm backend's heap, for the memory-bound steps of training where the
- * stock wasm kernels do extra work: channel reductions (they transpose the whole tensor first), max-pool
- * gradients (a per-pixel search over all covering windows) and batch-norm gradient sums. Each one is a single
- * streaming pass; sums accumulate in float64.
+ * Kernels written in JavaScript over the wasm backend's heap, where no XNNPACK operator fits: the max-pool
+ * gradient (the stock kernel searches all covering windows per input pixel; this is one pass over the windows)
+ * and a row broadcast done with doubling memory copies. Plain JS loops run at about 3 ns per element, several
+ * times slower than XNNPACK's SIMD operators, so everything else is composed from those (composed.ts).
  */
 
 /** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
@@ -16,70 +16,6 @@ export interface HeapBackend extends tf.KernelBackend {
 function f32(backend: HeapBackend, info: tf.TensorInfo): Float32Array {
   // Views are taken after every output is allocated: growing a non-shared heap detaches older views.
   return backend.typedArrayFromHeap(info) as Float32Array;
-}
-
-const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
-
-/**
- * If reducing `axes` of `shape` leaves a trailing block (the axes are exactly the leading ones), the number of
- * rows reduced and the row length; otherwise undefined.
- */
-export function leadingReduction(shape: number[], axis: number | number[]): { rows: number; cols: number } | undefined {
-  const axes = tf.util.parseAxisParam(axis, shape).slice().sort((a, b) => a - b);
-  if (axes.length === 0) return undefined;
-  for (let i = 0; i < axes.length; i++) if (axes[i] !== i) return undefined;
-  return { rows: size(shape.slice(0, axes.length)), cols: size(shape.slice(axes.length)) };
-}
-
-function reducedShape(shape: number[], axis: number | number[], keepDims: boolean): number[] {
-  const axes = tf.util.parseAxisParam(axis, shape);
-  return keepDims ? shape.map((d, i) => (axes.includes(i) ? 1 : d)) : shape.filter((_, i) => !axes.includes(i));
-}
-
-/** Column sums (or means) of x seen as rows × cols. */
-export function reduceLeading(backend: HeapBackend, x: tf.TensorInfo, axis: number | number[], keepDims: boolean, mean: boolean): tf.TensorInfo {
-  const { rows, cols } = leadingReduction(x.shape, axis)!;
-  const out = backend.makeOutput(reducedShape(x.shape, axis, keepDims), 'float32');
-  const src = f32(backend, x);
-  const dst = f32(backend, out);
-  if (cols === 1) {
-    let s = 0;
-    for (let i = 0; i < rows; i++) s += src[i];
-    dst[0] = mean ? s / rows : s;
-    return out;
-  }
-  const acc = new Float64Array(cols);
-  for (let r = 0, o = 0; r < rows; r++, o += cols) {
-    for (let c = 0; c < cols; c++) acc[c] += src[o + c];
-  }
-  for (let c = 0; c < cols; c++) dst[c] = mean ? acc[c] / rows : acc[c];
-  return out;
-}
-
-/**
- * Per channel (last axis): Σ dy and Σ dy·(x − mean), the two reductions of the batch-norm gradient, in one pass.
- * Outputs have mean's shape.
- */
-export function batchNormSums(backend: HeapBackend, x: tf.TensorInfo, mean: tf.TensorInfo, dy: tf.TensorInfo): tf.TensorInfo[] {
-  const channels = mean.shape.reduce((a, b) => a * b, 1);
-  const sumDy = backend.makeOutput(mean.shape, 'float32');
-  const sumDyXc = backend.makeOutput(mean.shape, 'float32');
-  const xs = f32(backend, x);
-  const ds = f32(backend, dy);
-  const mu = f32(backend, mean);
-  const s1 = new Float64Array(channels);
-  const s2 = new Float64Array(channels);
-  const n = xs.length;
-  for (let o = 0; o < n; o += channels) {
-    for (let c = 0; c < channels; c++) {
-      const d = ds[o + c];
-      s1[c] += d;
-      s2[c] += d * (xs[o + c] - mu[c]);
-    }
-  }
-  f32(backend, sumDy).set(s1);
-  f32(backend, sumDyXc).set(s2);
-  return [sumDy, sumDyXc];
 }
 
 /**
@@ -102,6 +38,11 @@ export function maxPoolGrad(backend: HeapBackend, dy: tf.TensorInfo, x: tf.Tenso
   const dx = f32(backend, out);
   const xs = f32(backend, x);
   const dys = f32(backend, dy);
+  if (filterHeight === 2 && filterWidth === 2 && strideHeight === 2 && strideWidth === 2 && padTop === 0 && padLeft === 0
+    && inHeight === 2 * outHeight && inWidth === 2 * outWidth) {
+    pairPoolGrad(dx, xs, dys, batchSize * outHeight, outWidth, C);
+    return out;
+  }
   dx.fill(0);
   const best = new Float32Array(C);
   const where = new Int32Array(C);
@@ -136,6 +77,42 @@ export function maxPoolGrad(backend: HeapBackend, dy: tf.TensorInfo, x: tf.Tenso
   return out;
 }
 
+/**
+ * The common 2×2 stride-2 pool tiling the input exactly: windows do not overlap, so every input pixel is
+ * written once (the window's first maximum gets dy, the others 0) and no zero fill is needed.
+ */
+function pairPoolGrad(dx: Float32Array, xs: Float32Array, dys: Float32Array, outRows: number, outWidth: number, C: number): void {
+  const rowStride = 2 * outWidth * C;
+  let d = 0;
+  for (let r = 0; r < outRows; r++) {
+    let p = 2 * r * rowStride;
+    for (let col = 0; col < outWidth; col++, p += 2 * C) {
+      for (let c = 0; c < C; c++, d++) {
+        const i0 = p + c;
+        const i1 = i0 + C;
+        const i2 = i0 + rowStride;
+        const i3 = i2 + C;
+        const v0 = xs[i0];
+        const v1 = xs[i1];
+        const v2 = xs[i2];
+        const v3 = xs[i3];
+        // First maximum in row-major order, NaN never wins; as in the general loop below.
+        let k = 0;
+        let best = -Infinity;
+        if (v0 > best) best = v0;
+        if (v1 > best) { k = 1; best = v1; }
+        if (v2 > best) { k = 2; best = v2; }
+        if (v3 > best) k = 3;
+        const g = dys[d];
+        dx[i0] = k === 0 ? g : 0;
+        dx[i1] = k === 1 ? g : 0;
+        dx[i2] = k === 2 ? g : 0;
+        dx[i3] = k === 3 ? g : 0;
+      }
+    }
+  }
+}
+
 /** `v` (any shape, `cols` values) times `scale`, repeated as the rows of a tensor of `shape`: a broadcast. */
 export function repeatRows(backend: HeapBackend, v: tf.TensorInfo, shape: number[], scale: number): tf.TensorInfo {
   const out = backend.makeOutput(shape, 'float32');
@@ -147,3 +124,4 @@ export function repeatRows(backend: HeapBackend, v: tf.TensorInfo, shape: number
   for (let filled = cols; filled < dst.length; filled *= 2) dst.copyWithin(filled, 0, Math.min(filled, dst.length - filled));
   return out;
 }
+

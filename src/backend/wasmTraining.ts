@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterAsConv, conv2dBackpropInputAsConv, matMulAsConv } from './convGrad';
 import { BATCH_NORM_SUMS, REPEAT_ROWS, broadcastReductionGradient, fastBatchNormGradient } from './batchNormGrad';
-import { HeapBackend, batchNormSums, leadingReduction, maxPoolGrad, reduceLeading, repeatRows } from './heapKernels';
+import { batchNorm, batchNormSums, leadingReduction, reduceLeading } from './composed';
+import { HeapBackend, maxPoolGrad, repeatRows } from './heapKernels';
 
 const WASM = 'wasm';
 
@@ -28,7 +29,7 @@ function overrides(): { name: string; make: (stock: Stock) => tf.KernelFunc }[] 
     const x = input(args.inputs, 'x');
     const attrs = args.attrs ?? {};
     if (x.dtype === 'float32' && leadingReduction(x.shape, attrs.axis as number | number[])) {
-      return reduceLeading(args.backend as HeapBackend, x, attrs.axis as number | number[], Boolean(attrs.keepDims), mean);
+      return reduceLeading(args.backend as tf.KernelBackend, WASM, x, attrs.axis as number | number[], Boolean(attrs.keepDims), mean);
     }
     return fallback(stock, mean ? 'Mean' : 'Sum')(args);
   };
@@ -58,6 +59,11 @@ function overrides(): { name: string; make: (stock: Stock) => tf.KernelFunc }[] 
       },
     },
     {
+      name: tf.FusedBatchNorm,
+      make: (stock) => (args) => batchNorm(args.backend as tf.KernelBackend, WASM, args.inputs, ((args.attrs ?? {}).varianceEpsilon as number) ?? 0.001)
+        ?? fallback(stock, tf.FusedBatchNorm)(args),
+    },
+    {
       // tfjs clones every tensor a custom gradient saves; wasm's Identity copies the data, cpu's shares it.
       name: tf.Identity,
       make: (stock) => (args) => {
@@ -68,8 +74,18 @@ function overrides(): { name: string; make: (stock: Stock) => tf.KernelFunc }[] 
       },
     },
     {
+      // Relu's gradient casts its float32 mask to float32: share the data instead of copying it.
+      name: tf.Cast,
+      make: (stock) => (args) => {
+        const x = input(args.inputs, 'x');
+        if (x.dtype !== (args.attrs ?? {}).dtype || x.dtype === 'string') return fallback(stock, tf.Cast)(args);
+        (args.backend as tf.KernelBackend).incRef(x.dataId);
+        return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+      },
+    },
+    {
       name: BATCH_NORM_SUMS,
-      make: () => ({ inputs, backend }) => batchNormSums(backend as HeapBackend, input(inputs, 'x'), input(inputs, 'mean'), input(inputs, 'dy')),
+      make: () => ({ inputs, backend }) => batchNormSums(backend as tf.KernelBackend, WASM, input(inputs, 'x'), input(inputs, 'mean'), input(inputs, 'dy')),
     },
     {
       name: REPEAT_ROWS,
