@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { createRequire } from 'module';
 import { FerError } from '../util/errors';
 import { loadOpenCV, CV } from './opencv';
 import { Box, DetectOptions, FaceDetector } from './types';
@@ -145,14 +146,35 @@ class NativeDetector implements FaceDetector {
   dispose(): void { /* native objects are garbage-collected */ }
 }
 
-/** The optional native binding, or undefined when it is not installed (or fails to load). */
-export function loadNativeOpenCV(): NativeCV | undefined {
+type NativeLoad = { cv: NativeCV } | { missing: boolean; reason: string };
+let nativeLoad: NativeLoad | undefined;
+
+/** The optional native binding; why not when it is not installed or fails to load (e.g. libopencv missing). */
+function loadNative(): NativeLoad {
+  if (nativeLoad) return nativeLoad;
+  let entry: string;
+  try {
+    entry = require.resolve(NATIVE_MODULE);
+  } catch {
+    return (nativeLoad = { missing: true, reason: `${NATIVE_MODULE} is not installed` });
+  }
+  try {
+    // Its build helper logs "Info: OpenCVBuildEnv …" lines on stdout at load time, which would corrupt --json.
+    const buildTools = createRequire(entry)('@u4/opencv-build') as { Log?: { silence?: boolean } };
+    if (buildTools.Log) buildTools.Log.silence = true;
+  } catch { /* older versions have no such helper */ }
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    return require(NATIVE_MODULE);
-  } catch {
-    return undefined;
+    return (nativeLoad = { cv: require(entry) });
+  } catch (e) {
+    return (nativeLoad = { missing: false, reason: `${NATIVE_MODULE} failed to load: ${String((e as Error)?.message ?? e).split('\n')[0]}` });
   }
+}
+
+/** The optional native binding, or undefined when it is not installed or fails to load. */
+export function loadNativeOpenCV(): NativeCV | undefined {
+  const n = loadNative();
+  return 'cv' in n ? n.cv : undefined;
 }
 
 export function nativeAvailable(): boolean {
@@ -201,9 +223,9 @@ export async function createDetector(engine: DetectorEngine = 'auto', cascadeFil
     throw new FerError(`--detector ${engine}: unknown engine (choose ${DETECTOR_ENGINES.join(', ')})`);
   }
   if (engine !== 'wasm') {
-    const native = loadNativeOpenCV();
-    if (native) return createNative(native, cascadeFile);
-    if (engine === 'native') throw new FerError(`--detector native: ${NATIVE_MODULE} is not installed; ${NATIVE_HINT}`);
+    const native = loadNative();
+    if ('cv' in native) return createNative(native.cv, cascadeFile);
+    if (engine === 'native') throw new FerError(`--detector native: ${native.reason}; ${native.missing ? NATIVE_HINT : 'reinstall it against this OpenCV and Node.js'}`);
   }
   return createWasm(cascadeFile);
 }
