@@ -160,9 +160,11 @@ export function conv2dBackpropInputAsConv(backend: Backend, backendName: string,
 }
 
 /**
- * BatchMatMul with a batch of 1 as a 1×1 convolution: XNNPACK's threaded GEMM, and transposed operands are
- * transposed once up front (tfjs-wasm sends any transposed product to a scalar triple loop). Returns
- * undefined for real batches, which keep the stock kernel.
+ * BatchMatMul with a batch of 1 as a 1×1 convolution: XNNPACK's GEMM, and transposed operands are transposed
+ * once up front (tfjs-wasm sends any transposed product to a scalar triple loop). The convolution copies and
+ * packs its filter operand on every call (about 17 ns per element, against 1–4 ns to transpose), so the
+ * smaller side becomes the filter: C = A·B, or C = (Bᵀ·Aᵀ)ᵀ when A is the smaller one. Returns undefined for
+ * real batches, which keep the stock kernel.
  */
 export function matMulAsConv(backend: Backend, backendName: string, a: tf.TensorInfo, b: tf.TensorInfo, attrs: tf.NamedAttrMap): tf.TensorInfo | undefined {
   const batchOf = (t: tf.TensorInfo): number => t.shape.slice(0, -2).reduce((x, y) => x * y, 1);
@@ -174,12 +176,24 @@ export function matMulAsConv(backend: Backend, backendName: string, a: tf.Tensor
   const [m, k] = transposeA ? [ca, ra] : [ra, ca];
   const n = transposeB ? rb : cb;
   const outShape = [...(a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2).map(() => 1), m, n];
-  return withScope(backend, backendName, (s) => {
-    const a2 = transposeA ? s.transpose(s.reshape(a, [ra, ca]), [1, 0]) : a;
-    const b2 = transposeB ? s.transpose(s.reshape(b, [rb, cb]), [1, 0]) : b;
-    const y = s.run('Conv2D', { x: s.reshape(a2, [m, 1, 1, k]), filter: s.reshape(b2, [1, 1, k, n]) }, {
+  const PACK = 17;
+  const MOVE = 3;
+  const costBFilter = PACK * k * n + (transposeA ? MOVE * m * k : 0) + (transposeB ? MOVE * k * n : 0);
+  const costAFilter = PACK * m * k + (transposeA ? 0 : MOVE * m * k) + (transposeB ? 0 : MOVE * k * n) + MOVE * m * n;
+  const conv = (s: KernelScope, input: tf.TensorInfo, rows: number, filter: tf.TensorInfo, cols: number): tf.TensorInfo =>
+    s.run('Conv2D', { x: s.reshape(input, [rows, 1, 1, k]), filter: s.reshape(filter, [1, 1, k, cols]) }, {
       strides: [1, 1], pad: 'valid', dilations: [1, 1], dataFormat: 'NHWC', dimRoundingMode: 'floor',
     });
-    return s.reshape(y, outShape);
+  return withScope(backend, backendName, (s) => {
+    const a2 = s.reshape(a, [ra, ca]);
+    const b2 = s.reshape(b, [rb, cb]);
+    if (costBFilter <= costAFilter) {
+      // rows of A (m × k) through the filter B (k × n)
+      const y = conv(s, transposeA ? s.transpose(a2, [1, 0]) : a2, m, transposeB ? s.transpose(b2, [1, 0]) : b2, n);
+      return s.reshape(y, outShape);
+    }
+    // rows of Bᵀ (n × k) through the filter Aᵀ (k × m), then transposed back
+    const y = conv(s, transposeB ? b2 : s.transpose(b2, [1, 0]), n, transposeA ? a2 : s.transpose(a2, [1, 0]), m);
+    return s.reshape(s.transpose(s.reshape(y, [n, m]), [1, 0]), outShape);
   });
 }

@@ -20,9 +20,10 @@ function f32(backend: HeapBackend, info: tf.TensorInfo): Float32Array {
 
 /**
  * MaxPoolGrad (NHWC): each window's gradient goes to its first maximum (row-major), as on tfjs' cpu backend
- * and in TensorFlow; overlapping windows add up.
+ * and in TensorFlow; overlapping windows add up. `y` is the forward output (the windows' maxima); a window
+ * whose maximum is NaN gives its gradient to its first pixel.
  */
-export function maxPoolGrad(backend: HeapBackend, dy: tf.TensorInfo, x: tf.TensorInfo, attrs: tf.NamedAttrMap): tf.TensorInfo {
+export function maxPoolGrad(backend: HeapBackend, dy: tf.TensorInfo, x: tf.TensorInfo, y: tf.TensorInfo, attrs: tf.NamedAttrMap): tf.TensorInfo {
   const info = tf.backend_util.computePool2DInfo(
     x.shape as [number, number, number, number],
     attrs.filterSize as number | [number, number],
@@ -38,14 +39,13 @@ export function maxPoolGrad(backend: HeapBackend, dy: tf.TensorInfo, x: tf.Tenso
   const dx = f32(backend, out);
   const xs = f32(backend, x);
   const dys = f32(backend, dy);
+  const ys = f32(backend, y);
   if (filterHeight === 2 && filterWidth === 2 && strideHeight === 2 && strideWidth === 2 && padTop === 0 && padLeft === 0
     && inHeight === 2 * outHeight && inWidth === 2 * outWidth) {
     pairPoolGrad(dx, xs, dys, batchSize * outHeight, outWidth, C);
     return out;
   }
   dx.fill(0);
-  const best = new Float32Array(C);
-  const where = new Int32Array(C);
   const rowStride = inWidth * C;
   for (let b = 0; b < batchSize; b++) {
     const xBase = b * inHeight * rowStride;
@@ -55,22 +55,23 @@ export function maxPoolGrad(backend: HeapBackend, dy: tf.TensorInfo, x: tf.Tenso
       for (let yc = 0; yc < outWidth; yc++) {
         const c0 = Math.max(0, yc * strideWidth - padLeft);
         const c1 = Math.min(inWidth, yc * strideWidth - padLeft + filterWidth);
-        best.fill(-Infinity);
-        where.fill(xBase + r0 * rowStride + c0 * C);
-        for (let r = r0; r < r1; r++) {
-          for (let col = c0; col < c1; col++) {
-            const p = xBase + r * rowStride + col * C;
-            for (let c = 0; c < C; c++) {
-              const v = xs[p + c];
-              if (v > best[c]) {
-                best[c] = v;
-                where[c] = p;
+        const d = ((b * outHeight + yr) * outWidth + yc) * C;
+        const first = xBase + r0 * rowStride + c0 * C;
+        for (let c = 0; c < C; c++) {
+          // The window's max is y (the forward output, one of its values exactly): find its first occurrence
+          // in row-major order, which ends the scan early, typically halfway or at once on ReLU zeros.
+          const target = ys[d + c];
+          let found = first;
+          search: for (let r = r0; r < r1; r++) {
+            for (let p = xBase + r * rowStride + c0 * C + c, end = p + (c1 - c0) * C; p < end; p += C) {
+              if (xs[p] === target) {
+                found = p - c;
+                break search;
               }
             }
           }
+          dx[found + c] += dys[d + c];
         }
-        const d = ((b * outHeight + yr) * outWidth + yc) * C;
-        for (let c = 0; c < C; c++) dx[where[c] + c] += dys[d + c];
       }
     }
   }

@@ -55,7 +55,7 @@ function overrides(): { name: string; make: (stock: Stock) => tf.KernelFunc }[] 
         const dy = input(args.inputs, 'dy');
         const x = input(args.inputs, 'input');
         if (x.dtype !== 'float32' || x.shape.length !== 4) return fallback(stock, tf.MaxPoolGrad)(args);
-        return maxPoolGrad(args.backend as HeapBackend, dy, x, args.attrs ?? {});
+        return maxPoolGrad(args.backend as HeapBackend, dy, x, input(args.inputs, 'output'), args.attrs ?? {});
       },
     },
     {
