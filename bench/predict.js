@@ -75,7 +75,9 @@ async function main() {
   const predictor = await createPredictor({ modelsDir: models, nets, tta, backend, detector: engine, detectInWorker: !process.argv.includes('--no-worker') });
   const startup = ms(t0);
   console.log(`backend ${predictor.backend.description}; detector ${predictor.detector.engine}; models: ${modelNote}${tta ? '; tta' : ''}`);
-  console.log('(start-up includes a second OpenCV.js in the detection worker used for batches; --no-worker: without)');
+  if (predictor.detector.engine === 'wasm' && !process.argv.includes('--no-worker')) {
+    console.log('(start-up includes a second OpenCV.js in the detection worker used for batches; --no-worker: without)');
+  }
   console.log(`start-up (backend + ${predictor.nets.length} models + cascade + warm-up): ${Math.round(startup)} ms`);
 
   // --- per image, one at a time (what a single `fer predict photo.jpg` pays after start-up)

@@ -130,6 +130,15 @@ if (nativeAvailable()) {
       wasm.dispose();
       native.dispose();
     });
+
+    it('a batch predictor keeps native detection in the main thread (the binding cannot load in two threads)', async () => {
+      const p = await createPredictor({ modelsDir: await makeTinyModels([1]), detector: 'auto', detectInWorker: true });
+      expect(p.detector.engine).toBe('native');
+      const img = await loadImage(ASTRONAUT);
+      expect(p.predictGray(img.gray, img.width, img.height)).toHaveLength(1);
+      expect(await p.detectAsync(img.gray, img.width, img.height)).toHaveLength(1);
+      p.dispose();
+    });
   });
 } else {
   describe('face detection (native OpenCV)', () => {

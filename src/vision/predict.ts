@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { BackendInfo, initBackend } from '../backend';
 import { CLASS_NAMES, ClassName, IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
 import { LoadedNet, ensembleScores, loadNets, predictScores } from '../models/classifier';
-import { DetectorEngine, createDetector } from './detector';
+import { DetectorEngine, createDetector, nativeAvailable } from './detector';
 import { AsyncFaceDetector, createWorkerDetector, inThread } from './detectWorker';
 import { DEFAULT_MARGIN, cropFaces } from './faces';
 import { Box, DetectOptions, FaceDetector, FacePrediction } from './types';
@@ -75,11 +75,14 @@ export function confidenceOf(p: FacePrediction): number {
 export async function createPredictor(opts: PredictorOptions = {}): Promise<Predictor> {
   const given = typeof opts.detector === 'object' ? opts.detector : undefined;
   const engine: DetectorEngine = given ? given.engine : (opts.detector as DetectorEngine | undefined) ?? 'auto';
+  // Only OpenCV.js goes to a worker: the native binding is multi-threaded already, and cannot be loaded in
+  // two threads (it is not context-aware).
+  const useWorker = !given && opts.detectInWorker && (engine === 'wasm' || (engine === 'auto' && !nativeAvailable()));
   // Detectors start first: OpenCV.js (and the worker's copy, on its own thread) initialise while the backend
   // and models load.
   const detectors = Promise.allSettled([
     given ? Promise.resolve(given) : createDetector(engine),
-    !given && opts.detectInWorker ? createWorkerDetector(engine) : Promise.resolve(undefined),
+    useWorker ? createWorkerDetector('wasm') : Promise.resolve(undefined),
   ]);
   const release = async (models: LoadedNet[] = []) => {
     models.forEach((n) => n.model.dispose());
