@@ -142,5 +142,13 @@ describe('fer train (CLI)', () => {
     const { state } = readTrainState(last);
     expect(state.epoch).toBeGreaterThanOrEqual(1);
     expect(fs.readdirSync(path.join(out, 'net1')).filter((f) => f.startsWith('.tmp-'))).toEqual([]);
+
+    // --resume picks it up (saved settings win, with a warning naming the ignored flag) and finishes the epoch.
+    const target = state.epoch + 1;
+    const r = runFer(['train', '--net', '1', '--data', data, '--out', out, '--epochs', String(target), '--resume', '--lr', '0.5', '--json']);
+    expect(r.stderr).toMatch(/ignoring --lr/);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).epochs).toBe(target);
+    expect(readTrainState(last).state.settings.lr).toBe(0.001);
   });
 });

@@ -6,7 +6,7 @@ import { parseNetList } from '../models/nets';
 import { TRAIN_DEFAULTS, TrainResult, trainNet } from '../train/trainer';
 import { DEFAULT_PLATEAU, MONITORS, MonitorName } from '../train/plateau';
 import { EXIT, FerError } from '../util/errors';
-import { colorErr, info } from '../util/log';
+import { colorErr, info, warn } from '../util/log';
 
 interface TrainFlags {
   net: string;
@@ -32,6 +32,10 @@ interface TrainFlags {
   summary: boolean;
   json: boolean;
 }
+
+/** Flags whose values a run keeps for its whole life (stored in last/train-state.json). */
+const SAVED_SETTINGS = ['batchSize', 'lr', 'seed', 'augment', 'classWeights', 'weightDecay', 'width', 'plateauMonitor', 'plateauFactor',
+  'plateauPatience', 'plateauCooldown', 'plateauMinDelta', 'minLr'];
 
 function monitorFlag(v: string): MonitorName {
   if (!(MONITORS as readonly string[]).includes(v)) throw new FerError(`--plateau-monitor ${v}: choose one of ${MONITORS.join(', ')}`, EXIT.USAGE);
@@ -90,12 +94,19 @@ export function register(program: Command): void {
     .addOption(new Option('--min-lr <x>', 'the LR is never reduced below this').default(p.minLr).argParser(numFlag('--min-lr', 0)))
     .option('--summary', 'print the layer table of each selected net (as `fer models`) and exit without training', false)
     .option('--json', 'print the training results (history, best epoch, peak RSS) as JSON on stdout', false)
-    .action(action(async (opts: TrainFlags) => {
+    .action(action(async (opts: TrainFlags, command: Command) => {
       if (opts.summary) {
         await printSummaries({ net: opts.net, width: opts.width, json: opts.json });
         return EXIT.OK;
       }
       const nets = parseNetList(opts.net);
+      const fromCli = (key: string): boolean => command.getOptionValueSource(key) === 'cli';
+      if (opts.resume) {
+        const ignored = SAVED_SETTINGS.filter(fromCli);
+        if (ignored.length > 0) {
+          warn(`--resume continues with the run's saved settings; ignoring ${ignored.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
+        }
+      }
       const backend = await initBackend(opts.backend);
       info(`backend: ${backend.description}`);
       const stop = { requested: false };
@@ -106,7 +117,8 @@ export function register(program: Command): void {
           const r = await trainNet({
             net, data: opts.data, out: opts.out, epochs: opts.epochs, batchSize: opts.batchSize, lr: opts.lr, seed: opts.seed,
             augment: opts.augment, classWeights: opts.classWeights, weightDecay: opts.weightDecay, width: opts.width, resume: opts.resume,
-            earlyStop: opts.earlyStop,
+            // On resume the saved --early-stop holds unless given again.
+            earlyStop: opts.resume && !fromCli('earlyStop') ? undefined : opts.earlyStop,
             plateau: {
               monitor: opts.plateauMonitor, factor: opts.plateauFactor, patience: opts.plateauPatience, cooldown: opts.plateauCooldown,
               minDelta: opts.plateauMinDelta, minLr: opts.minLr,
