@@ -69,9 +69,9 @@ async function run(a: string, b: string | undefined, o: CompareFlags): Promise<n
 export function register(program: Command): void {
   const cmd = program
     .command('compare')
-    .description('How similar two faces\' expressions are: cosine similarity and Jensen–Shannon divergence of their\n'
-      + 'emotion distributions, and the emotions that differ most. Uses the largest face of each image; with one\n'
-      + 'image, its two largest faces. Exit code 3 when a face is missing.')
+    .description('How similar two faces\' expressions are: cosine similarity and Jensen–Shannon divergence of their '
+      + 'emotion distributions, and the emotions that differ most. Uses the largest face of each image; with one '
+      + 'image, its two largest faces.\nExit code 3 when a face is missing.')
     .argument('<a>', 'first image')
     .argument('[b]', 'second image (omit to compare the two largest faces in <a>)');
   addModelOptions(cmd)

@@ -40,12 +40,12 @@ export function addModelOptions(cmd: Command): Command {
   return cmd
     .option('--models <dir>', 'checkpoints directory with net<k>/best models (from `fer train`)', DEFAULT_MODELS_DIR)
     .option('--net <ids>', 'nets to ensemble, comma-separated, e.g. 1,3 (default: every trained net found)', netList)
-    .option('--tta', 'also classify each face mirrored and average the scores (default: off)', false)
+    .option('--tta', 'also classify each face mirrored and average the scores', false)
     .addOption(backendOption())
     .addOption(new Option('--detector <engine>', 'face detector: auto (native OpenCV when installed, else OpenCV.js), wasm, native')
       .choices(DETECTOR_ENGINES as string[]).default('auto'))
     .option('--detect-size <px>', 'detect on a copy whose long side is at most this (faster; boxes are mapped back)', intFlag('--detect-size', 24), DEFAULT_DETECT.detectSize)
-    .option('--min-face <px>', 'smallest face to find, in original-image pixels', intFlag('--min-face', 0), DEFAULT_DETECT.minFace)
+    .option('--min-face <px>', 'smallest face to find, in original-image pixels (never below the cascade\'s 24-px window in the detection copy)', intFlag('--min-face', 0), DEFAULT_DETECT.minFace)
     .option('--scale-factor <f>', 'Haar pyramid step (smaller finds more, slower)', numFlag('--scale-factor', 1.01, 2), DEFAULT_DETECT.scaleFactor)
     .option('--min-neighbors <n>', 'Haar overlapping detections needed to keep a face (higher: fewer false faces)', intFlag('--min-neighbors', 0), DEFAULT_DETECT.minNeighbors)
     .option('--margin <f>', 'context added around each face before cropping, fraction of its side on each side', numFlag('--margin', 0, 1), DEFAULT_MARGIN)
@@ -174,7 +174,7 @@ export function register(program: Command): void {
       + 'Prints one line per face (box, top emotion, confidence); exit code 3 when no input has a face.')
     .argument('<inputs...>', 'image files, directories (their images) or quoted globs such as "photos/**/*.jpg"');
   addModelOptions(cmd)
-    .option('--out <path>', 'write annotated images: a file for one input, else a directory (same names; gif/avif → png)')
+    .option('--out <path>', 'write annotated images: a file for one input, else a directory (same names; gif/avif → png) (default: none)')
     .addOption(new Option('--json', 'print [{file, faces:[{box:{x,y,w,h}, label, scores:{Angry..Neutral}}]}] on stdout').default(false).conflicts(['jsonl', 'csv']))
     .addOption(new Option('--jsonl', 'print one JSON object per face (file, face, box, label, scores, confidence) per line').default(false).conflicts(['csv']))
     .addOption(new Option('--csv', 'print one CSV row per face: file,face,x,y,w,h,label,confidence,Angry..Neutral').default(false))
