@@ -120,6 +120,10 @@ async function run(inputs: string[], o: PredictFlags): Promise<number> {
   // With text on a terminal each line already shows progress; a bar would garble it.
   const showBar = files.length > 1 && !(process.stdout.isTTY && !o.json && !o.jsonl && !o.csv);
   const bar = createProgress(files.length, '{bar} {value}/{total} images | {faces} faces | ETA {eta_formatted}', { quiet: o.quiet || !showBar, payload: { faces: 0 } });
+  // While the bar is drawn, per-file lines on stderr would break it: hold them until it stops.
+  const held: string[] = [];
+  const barShown = showBar && !o.quiet && Boolean(process.stderr.isTTY);
+  const note = (line: string) => (barShown ? held.push(line) : process.stderr.write(`${line}\n`));
   const all: object[] = [];
   let faces = 0;
   let withFace = 0;
@@ -138,9 +142,9 @@ async function run(inputs: string[], o: PredictFlags): Promise<number> {
       if (r.faces.length > 0) withFace++;
       if (r.error) {
         failed++;
-        fail(r.error);
+        note(`${colorErr.red('fer:')} ${r.error}`);
       } else if (r.faces.length === 0 && !o.quiet) {
-        info(`${r.file}: no face found`);
+        note(`${r.file}: no face found`);
       }
       if (o.json) all.push(r.error && r.width === 0 ? { file: r.file, error: r.error } : { file: r.file, faces: r.faces.map(jsonFace), ...(r.error ? { error: r.error } : {}) });
       writeRows(r, o);
@@ -152,6 +156,7 @@ async function run(inputs: string[], o: PredictFlags): Promise<number> {
     process.off('SIGTERM', onSignal);
     bar.stop();
     predictor.dispose();
+    held.forEach((line) => process.stderr.write(`${line}\n`));
   }
   if (o.json) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
   const total = done + problems.length;
