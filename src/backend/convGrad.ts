@@ -92,6 +92,53 @@ function filterGradXAsFilter(s: KernelScope, g: ConvGeometry, x: tf.TensorInfo, 
   return s.transpose(s.run('Reverse', { x: flippedT }, { dims: [1, 2] }), [1, 2, 3, 0]);
 }
 
+/** Input channels below which a layer (a first layer: 1 grey channel) takes the im2col paths below. */
+const FEW_CHANNELS = 8;
+
+/** A constant tensor on the backend (small: one-hot tap filters). */
+function constant(s: KernelScope, values: Float32Array, shape: number[]): tf.TensorInfo {
+  const t = s.run('Fill', {}, { shape, value: 0, dtype: 'float32' });
+  (s.backend as unknown as { typedArrayFromHeap(t: tf.TensorInfo): Float32Array }).typedArrayFromHeap(t).set(values);
+  return t;
+}
+
+/**
+ * Input gradient for few input channels (a first layer: 1 grey channel), stride 1. The general path is a
+ * convolution with only inC output channels, a fraction of XNNPACK's 8-wide GEMM tiles. Here a 1×1
+ * convolution Z = dy · Wᵀ gives each tap's contribution (kH·kW·inC wide), and col2im adds the taps' shifted
+ * planes with a depthwise convolution whose one-hot filters pick, per channel, the tap landing on each pixel,
+ * followed by a sum over the taps.
+ */
+function inputGradCol2im(s: KernelScope, g: ConvGeometry, dy: tf.TensorInfo, filter: tf.TensorInfo): tf.TensorInfo {
+  const rows = g.batch * g.outH * g.outW;
+  const taps = g.kH * g.kW;
+  const cols = taps * g.inC;
+  // Columns ordered (c, i, j) so that each input channel's taps end up adjacent (innermost) for the sum.
+  const wT = s.transpose(s.reshape(s.transpose(filter, [2, 0, 1, 3]), [cols, g.outC]), [1, 0]); // (outC, inC·taps)
+  const z = s.run('Conv2D', { x: s.reshape(dy, [rows, 1, 1, g.outC]), filter: s.reshape(wT, [1, 1, g.outC, cols]) }, {
+    strides: [1, 1], pad: 'valid', dilations: [1, 1], dataFormat: 'NHWC', dimRoundingMode: 'floor',
+  });
+  // dx[h, w] = Σ_{i,j} z[h + padTop − i, w + padLeft − j, (i, j)]: a correlation over z padded by k−1−pad,
+  // where tap (i, j) sits at filter position (kH−1−i, kW−1−j).
+  const oneHot = new Float32Array(g.kH * g.kW * cols);
+  for (let a = 0; a < g.kH; a++) {
+    for (let b = 0; b < g.kW; b++) {
+      const tap = (g.kH - 1 - a) * g.kW + (g.kW - 1 - b);
+      for (let c = 0; c < g.inC; c++) oneHot[(a * g.kW + b) * cols + c * taps + tap] = 1;
+    }
+  }
+  const top = g.kH - 1 - g.padTop;
+  const left = g.kW - 1 - g.padLeft;
+  const zPadded = s.run('PadV2', { x: s.reshape(z, [g.batch, g.outH, g.outW, cols]) }, {
+    paddings: [[0, 0], [top, g.inH - g.outH + g.padTop], [left, g.inW - g.outW + g.padLeft], [0, 0]], constantValue: 0,
+  });
+  const perTap = s.run('DepthwiseConv2dNative', { x: zPadded, filter: constant(s, oneHot, [g.kH, g.kW, cols, 1]) }, {
+    strides: [1, 1], pad: 'valid', dilations: [1, 1], dimRoundingMode: 'floor',
+  }); // (batch, inH, inW, inC·taps)
+  const summed = s.run('Sum', { x: s.reshape(perTap, [g.batch, g.inH, g.inW, g.inC, taps]) }, { axis: [4], keepDims: false });
+  return summed;
+}
+
 /** Conv2DBackpropFilter: inputs {x, dy}, attrs {strides, pad, dataFormat, dimRoundingMode, filterShape}. */
 export function conv2dBackpropFilterAsConv(backend: Backend, backendName: string, x: tf.TensorInfo, dy: tf.TensorInfo, attrs: tf.NamedAttrMap): tf.TensorInfo {
   const filterShape = attrs.filterShape as number[];
@@ -139,6 +186,9 @@ function spreadOut(s: KernelScope, dy: tf.TensorInfo, strideH: number, strideW: 
 export function conv2dBackpropInputAsConv(backend: Backend, backendName: string, dy: tf.TensorInfo, filter: tf.TensorInfo, attrs: tf.NamedAttrMap): tf.TensorInfo {
   const inputShape = attrs.inputShape as number[];
   const g = geometry(inputShape, filter.shape, attrs);
+  if (g.channelsLast && g.inC < FEW_CHANNELS && g.strideH === 1 && g.strideW === 1 && g.padTop <= g.kH - 1 && g.padLeft <= g.kW - 1) {
+    return withScope(backend, backendName, (s) => inputGradCol2im(s, g, dy, filter));
+  }
   return withScope(backend, backendName, (s) => {
     const dyNHWC = g.channelsLast ? dy : s.transpose(dy, [0, 2, 3, 1]);
     // Flipped filter with in/out swapped: (kH, kW, outC, inC).

@@ -11,12 +11,13 @@ export function runKernel(
   name: string,
   backendName: string,
   backend: Backend,
-  inputs: tf.NamedTensorInfoMap,
+  // Concat and AddN take their inputs as an array.
+  inputs: tf.NamedTensorInfoMap | tf.TensorInfo[],
   attrs: tf.NamedAttrMap = {},
 ): tf.TensorInfo {
   const config = tf.getKernel(name, backendName);
   if (!config) throw new Error(`kernel ${name} is not registered for backend ${backendName}`);
-  return config.kernelFunc({ inputs, backend, attrs }) as tf.TensorInfo;
+  return config.kernelFunc({ inputs: inputs as tf.NamedTensorInfoMap, backend, attrs }) as tf.TensorInfo;
 }
 
 /** A kernel runner bound to one backend that remembers intermediates so they can be freed together. */
@@ -26,7 +27,7 @@ export class KernelScope {
   constructor(readonly backend: Backend, readonly backendName: string) {}
 
   /** Run a kernel; its output is freed by `dispose()` unless it is returned with `keep`. */
-  run(name: string, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap = {}): tf.TensorInfo {
+  run(name: string, inputs: tf.NamedTensorInfoMap | tf.TensorInfo[], attrs: tf.NamedAttrMap = {}): tf.TensorInfo {
     const out = runKernel(name, this.backendName, this.backend, inputs, attrs);
     this.temps.push(out);
     return out;
