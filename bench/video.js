@@ -5,7 +5,7 @@
 // settings and with --every 3. Goal: ≥ 25 fps end to end on 2 cores (real time). Prints numbers and ratios;
 // asserts nothing.
 //
-//   node bench/video.js [--input FILE] [--models DIR] [--nets 1,2,3] [--runs N] [--detector wasm|native]
+//   node bench/video.js [--input FILE] [--models DIR] [--nets 1,2,3] [--runs N] [--detector wasm|native] [--detect-size PX]
 //
 // Without --models it times random-weight nets of the real architectures (src/models buildNet): the same
 // compute as trained ones. Decode and encode run in ffmpeg processes in parallel with the JavaScript stages,
@@ -57,6 +57,7 @@ async function main() {
   const nets = arg('nets', '1,2,3').split(',').map(Number);
   const runs = Number(arg('runs', '2'));
   const engine = arg('detector', 'auto');
+  const detect = { ...VIDEO_DEFAULTS.detect, detectSize: Number(arg('detect-size', String(VIDEO_DEFAULTS.detect.detectSize))) };
   console.log(`bench:video — ${os.cpus().length} cores, load ${load()}`);
   const ffmpeg = findFfmpeg();
   const features = ffmpegFeatures(ffmpeg);
@@ -86,7 +87,7 @@ async function main() {
   // --- the JS stages alone, per frame, at the default settings
   const predictor = await createPredictor({ modelsDir: models, nets, detector: engine });
   console.log(`backend ${predictor.backend.description}; detector ${predictor.detector.engine}; nets ${predictor.nets.join(',')}`
-    + `${arg('models', undefined) ? ` from ${models}` : ' (random-weight real architectures)'}; detect-size ${VIDEO_DEFAULTS.detect.detectSize}`);
+    + `${arg('models', undefined) ? ` from ${models}` : ' (random-weight real architectures)'}; detect-size ${detect.detectSize}`);
   // Wall time suffers from other load on the machine; CPU time (all threads of this process) much less so.
   const st = { gray: [], detect: [], classify: [], annotate: [] };
   const cpu = { gray: 0, detect: 0, classify: 0, annotate: 0 };
@@ -104,7 +105,7 @@ async function main() {
   for (const f of frames) {
     const rgb = Buffer.from(f.rgb);
     const gray = await timed('gray', () => rgbToGray(rgb, info.width, info.height));
-    const boxes = await timed('detect', () => predictor.detector.detect(gray, info.width, info.height, VIDEO_DEFAULTS.detect));
+    const boxes = await timed('detect', () => predictor.detector.detect(gray, info.width, info.height, detect));
     if (boxes.length > 0) found++;
     if (boxes.length > 0) crops.push(cropFaces(gray, info.width, info.height, boxes));
     const scores = await timed('classify', () => predictor.classifyBoxes(gray, info.width, info.height, boxes));
@@ -131,7 +132,7 @@ async function main() {
 
   // --- end to end, as `fer video in.mp4 out.mp4 [--every 3]` after start-up (models loaded once, reused)
   t0 = now();
-  const ready = await createPredictor({ modelsDir: models, nets, detector: engine, detect: VIDEO_DEFAULTS.detect, detectInWorker: true });
+  const ready = await createPredictor({ modelsDir: models, nets, detector: engine, detect, detectInWorker: true });
   console.log(`start-up (backend + ${nets.length} models + detector and its worker + warm-up): ${Math.round(now() - t0)} ms`);
   const results = {};
   for (const [name, extra] of [['default', {}], ['--every 3', { every: 3 }], ['--no-video', { noVideo: true }]]) {
@@ -143,7 +144,7 @@ async function main() {
       const c0 = cpuNow();
       const res = await processVideo({
         input, output: extra.noVideo ? undefined : out, csv: extra.noVideo ? path.join(work, 'rows.csv') : undefined,
-        predictor: ready, every: extra.every,
+        predictor: ready, detect, every: extra.every,
       });
       fps.push(res.fps);
       cpuPerFrame = Math.min(cpuPerFrame, (cpuNow() - c0) / res.frames);

@@ -14,13 +14,14 @@ import { CSV_HEADER, FaceRow, SummaryBuilder, TrackSummary, csvRow, jsonRow } fr
 import { FaceTracker, Track, smoothScores } from './tracker';
 
 /**
- * Video defaults. Detection dominates the per-frame cost (Haar on OpenCV.js); 320 px on the long side still
- * finds faces down to ~40 px in a 640-px frame and keeps the default pipeline in real time on 2 cores.
+ * Video defaults. Detection is the costliest stage per frame (Haar on OpenCV.js: ~15 ms of CPU at 256 px on
+ * the long side, ~23 ms at 320). 256 px finds faces from ~60 px in a 640-px-wide frame (as many as 320 on the
+ * reference clips) and leaves room for real time on 2 cores; raise --detect-size for small faces in HD video.
  */
 export const VIDEO_DEFAULTS = {
   every: 1,
   smooth: 0.5,
-  detect: { ...DEFAULT_DETECT, detectSize: 320 } as Required<DetectOptions>,
+  detect: { ...DEFAULT_DETECT, detectSize: 256 } as Required<DetectOptions>,
   preset: 'veryfast',
   crf: 23,
 } as const;
