@@ -5,12 +5,14 @@
 // Prints numbers and ratios; asserts nothing.
 //
 //   node bench/train.js [--nets rep,1,2,3] [--backends auto|wasm,cpu,...] [--batch 64] [--seconds 8]
-//                       [--threads N] [--profile] [--no-pytorch] [--json]
+//                       [--threads N] [--profile] [--kernels] [--no-pytorch] [--json]
 //
 // Nets: `rep` is a representative small CNN (3 conv blocks 32/64/128, 3×3 + BN + ReLU + max-pool, dense 256,
 // softmax 7); 1, 2, 3 are fer's nets (src/models), when built. Each measurement runs whole training steps
 // (forward, loss, gradients, Adam) on 48×48×1 batches for about --seconds, after two warm-up steps. The cpu
 // backend is very slow: it gets one timed step. --profile prints the per-kernel time of one training step.
+// --kernels times each wasm training kernel fer replaces against the stock one (setFastWasmKernels(false)),
+// on the shapes of net 3's largest layers, plus one whole training step each way.
 
 const os = require('os');
 const path = require('path');
@@ -18,7 +20,7 @@ const { spawnSync } = require('child_process');
 
 const dist = path.join(__dirname, '..', 'dist');
 const tf = require('@tensorflow/tfjs');
-const { initBackend, BACKEND_NAMES } = require(path.join(dist, 'backend'));
+const { initBackend, BACKEND_NAMES, setFastWasmKernels } = require(path.join(dist, 'backend'));
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -81,13 +83,15 @@ async function timeLoop(fn, { warmup = 2, seconds = SECONDS, minRuns = 3, maxRun
   for (let i = 0; i < warmup; i++) await fn();
   let runs = 0;
   const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   let elapsed = 0;
   while (runs < maxRuns && (runs < minRuns || elapsed < seconds)) {
     await fn();
     runs++;
     elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
   }
-  return { runs, seconds: elapsed };
+  const cpu = process.cpuUsage(cpu0);
+  return { runs, seconds: elapsed, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
 async function measure(net, backendName) {
@@ -112,10 +116,97 @@ async function measure(net, backendName) {
     net, backend: backendName, batch: BATCH, load: load(),
     trainStepsPerSec: train.runs / train.seconds,
     trainImgPerSec: (train.runs * BATCH) / train.seconds,
+    trainImgPerCpuSec: (train.runs * BATCH) / train.cpuSeconds,
     inferImgPerSec: (infer.runs * BATCH) / infer.seconds,
-    params: undefined,
+    inferImgPerCpuSec: (infer.runs * BATCH) / infer.cpuSeconds,
     profile,
   };
+}
+
+/** CPU and wall milliseconds per call of fn (after a warm-up call), over about `seconds`. */
+function perCall(fn, seconds = 1.5) {
+  fn();
+  let runs = 0;
+  const t0 = process.hrtime.bigint();
+  const c0 = process.cpuUsage();
+  while (runs < 2 || Number(process.hrtime.bigint() - t0) / 1e9 < seconds) {
+    fn();
+    runs++;
+  }
+  const c = process.cpuUsage(c0);
+  return { cpuMs: (c.user + c.system) / 1000 / runs, wallMs: Number(process.hrtime.bigint() - t0) / 1e6 / runs };
+}
+
+function kernelCases() {
+  const rnd = (shape, lo = -1) => tf.randomUniform(shape, lo, 1, 'float32', 7);
+  const run = (name, inputs, attrs) => () => tf.tidy(() => { tf.engine().runKernel(name, inputs, attrs).dataSync(); });
+  const grad = (f, xs) => () => tf.tidy(() => { tf.grads(f)(xs).forEach((g) => g.dataSync()); });
+  const convAttrs = (pad) => ({ strides: [1, 1], pad, dataFormat: 'NHWC', dimRoundingMode: undefined });
+  const x64 = rnd([BATCH, 24, 24, 64]);
+  const x1 = rnd([BATCH, 48, 48, 1]);
+  const dy64 = rnd([BATCH, 24, 24, 64]);
+  const dy32 = rnd([BATCH, 48, 48, 32]);
+  const f64 = rnd([3, 3, 64, 64]);
+  const f1 = rnd([3, 3, 1, 32]);
+  const a32 = tf.relu(rnd([BATCH, 48, 48, 32]));
+  const c = [32];
+  const [mean, variance, offset, scale] = [rnd(c), rnd(c, 0.5), rnd(c), rnd(c, 0.5)];
+  const a44 = tf.relu(rnd([BATCH, 44, 44, 64]));
+  const flat = rnd([BATCH, 4608]);
+  const dense = rnd([4608, 256]);
+  const dyDense = rnd([BATCH, 256]);
+  return [
+    ['FusedConv2D (forward, for scale)', '64×24×24×64, 3×3→64', () => tf.tidy(() => { tf.conv2d(x64, f64, 1, 'same').dataSync(); })],
+    ['Conv2DBackpropFilter*', '64×24×24×64, 3×3→64', run('Conv2DBackpropFilter', { x: x64, dy: dy64 }, { ...convAttrs('same'), filterShape: [3, 3, 64, 64] })],
+    ['Conv2DBackpropFilter*', '64×48×48×1, 3×3→32', run('Conv2DBackpropFilter', { x: x1, dy: dy32 }, { ...convAttrs('same'), filterShape: [3, 3, 1, 32] })],
+    ['Conv2DBackpropInput', '64×24×24×64, 3×3→64', run('Conv2DBackpropInput', { dy: dy64, filter: f64 }, { ...convAttrs('same'), inputShape: x64.shape })],
+    ['Conv2DBackpropInput', '64×48×48×1, 3×3→32', run('Conv2DBackpropInput', { dy: dy32, filter: f1 }, { ...convAttrs('same'), inputShape: x1.shape })],
+    ['FusedBatchNorm', '64×48×48×32', () => tf.tidy(() => { tf.batchNorm(a32, mean, variance, offset, scale, 1e-3).dataSync(); })],
+    ['FusedBatchNorm gradient', '64×48×48×32, all 5 inputs', grad((x, m, v, o, sc) => tf.sum(tf.mul(tf.batchNorm(x, m, tf.abs(v), o, sc, 1e-3), dy32)), [a32, mean, variance, offset, scale])],
+    ['Mean over N,H,W', '64×48×48×32', () => tf.tidy(() => { tf.mean(a32, [0, 1, 2]).dataSync(); })],
+    ['Mean gradient', '64×48×48×32', grad((x) => tf.sum(tf.mul(tf.mean(x, [0, 1, 2]), mean)), [a32])],
+    ['MaxPoolGrad 2×2/2', '64×48×48×32', grad((x) => tf.sum(tf.mul(tf.maxPool(x, 2, 2, 'valid'), 0.5)), [a32])],
+    ['MaxPoolGrad 5×5/2', '64×44×44×64', grad((x) => tf.sum(tf.mul(tf.maxPool(x, 5, 2, 'valid'), 0.5)), [a44])],
+    ['BatchMatMul, transposed A (dense dW)', '4608×64 · 64×256', () => tf.tidy(() => { tf.matMul(flat, dyDense, true, false).dataSync(); })],
+    ['BatchMatMul, transposed B (dense dX)', '64×256 · 256×4608', () => tf.tidy(() => { tf.matMul(dyDense, dense, false, true).dataSync(); })],
+    ['Identity (clone)', '64×48×48×32', () => tf.tidy(() => { tf.clone(a32); })],
+  ];
+}
+
+async function kernels() {
+  const info = await initBackend('wasm', THREADS ? { threads: Number(THREADS) } : {});
+  out(`\nwasm training kernels, fer's vs stock tfjs-wasm — ${info.description}; ms per call (CPU ms), load ${load()}`);
+  out(`  ${'kernel'.padEnd(38)} ${'shape'.padEnd(28)} ${'stock'.padStart(17)} ${'fer'.padStart(17)}   speed-up`);
+  const rows = [];
+  for (const [name, shape, fn] of kernelCases()) {
+    // * wasm has no such kernel: fer's stays on (training needs it), so there is no stock time.
+    setFastWasmKernels(false);
+    const stock = name.endsWith('*') ? undefined : perCall(fn);
+    setFastWasmKernels(true);
+    const ours = perCall(fn);
+    const cell = (r) => (r ? `${r.wallMs.toFixed(1)} (${r.cpuMs.toFixed(1)})`.padStart(17) : 'missing'.padStart(17));
+    out(`  ${name.padEnd(38)} ${shape.padEnd(28)} ${cell(stock)} ${cell(ours)}   ${stock ? `${(stock.cpuMs / ours.cpuMs).toFixed(1)}×` : '—'}`);
+    rows.push({ name, shape, stock, ours });
+  }
+  out('  * missing from tfjs-wasm: stock wasm cannot train without it');
+  // A whole step of net 3 (or rep) with and without the replacements (the missing kernel stays in).
+  const build = builder(NETS.includes('3') ? '3' : 'rep');
+  if (build) {
+    const steps = {};
+    for (const on of [false, true]) {
+      setFastWasmKernels(on);
+      const model = build();
+      const { x, y } = randomBatch();
+      const step = makeStep(model);
+      steps[on ? 'fer' : 'stock'] = perCall(() => step(x, y), SECONDS);
+      tf.dispose([x, y]);
+      model.dispose();
+    }
+    setFastWasmKernels(true);
+    out(`  ${`whole training step, net ${NETS.includes('3') ? '3' : 'rep'}`.padEnd(38)} ${`batch ${BATCH}`.padEnd(28)} ${`${steps.stock.wallMs.toFixed(0)} (${steps.stock.cpuMs.toFixed(0)})`.padStart(17)} ${`${steps.fer.wallMs.toFixed(0)} (${steps.fer.cpuMs.toFixed(0)})`.padStart(17)}   ${(steps.stock.cpuMs / steps.fer.cpuMs).toFixed(1)}×`);
+    rows.push({ name: 'whole training step', stock: steps.stock, ours: steps.fer });
+  }
+  return rows;
 }
 
 function pytorch() {
@@ -138,6 +229,7 @@ async function main() {
   out(`bench:train — batch ${BATCH}, 48×48×1, ~${SECONDS}s per measurement, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'})`);
   out(`load average at start: ${load()}`);
   const results = [];
+  const kernelRows = flag('kernels') ? await kernels() : undefined;
   for (const name of backends) {
     let info;
     try {
@@ -147,7 +239,7 @@ async function main() {
       continue;
     }
     out(`\n${info.description}`);
-    out('  net   train steps/s   train img/s   infer img/s   load');
+    out('  net   train steps/s   train img/s (/CPU-s)   infer img/s (/CPU-s)   load');
     for (const net of NETS) {
       const r = await measure(net, name);
       if (!r) {
@@ -156,7 +248,7 @@ async function main() {
       }
       r.description = info.description;
       results.push(r);
-      out(`  ${net.padEnd(4)}  ${fmt(r.trainStepsPerSec).padStart(13)}   ${fmt(r.trainImgPerSec).padStart(11)}   ${fmt(r.inferImgPerSec).padStart(11)}   ${r.load}`);
+      out(`  ${net.padEnd(4)}  ${fmt(r.trainStepsPerSec).padStart(13)}   ${fmt(r.trainImgPerSec).padStart(11)} (${fmt(r.trainImgPerCpuSec).padStart(5)})   ${fmt(r.inferImgPerSec).padStart(11)} (${fmt(r.inferImgPerCpuSec).padStart(5)})   ${r.load}`);
       if (r.profile) {
         const total = r.profile.reduce((a, [, ms]) => a + ms, 0);
         out(`        one training step by kernel (${total.toFixed(0)} ms in kernels):`);
@@ -168,18 +260,21 @@ async function main() {
   const torch = pytorch();
   if (torch.rows) {
     out(`\nPyTorch ${torch.rows[0]?.torch ?? ''} on CPU (${torch.rows[0]?.threads} threads), same nets, batch ${BATCH}:`);
-    out('  net   train img/s   infer img/s   load');
-    for (const p of torch.rows) out(`  ${p.net.padEnd(4)}  ${fmt(p.trainImgPerSec).padStart(11)}   ${fmt(p.inferImgPerSec).padStart(11)}   ${p.load}`);
-    out('\nours / PyTorch (goal: train ≥ 1.0×, inference ≥ 1.5×):');
+    out('  net   train img/s (/CPU-s)   infer img/s (/CPU-s)   load');
+    for (const p of torch.rows) out(`  ${p.net.padEnd(4)}  ${fmt(p.trainImgPerSec).padStart(11)} (${fmt(p.trainImgPerCpuSec).padStart(5)})   ${fmt(p.inferImgPerSec).padStart(11)} (${fmt(p.inferImgPerCpuSec).padStart(5)})   ${p.load}`);
+    out('\nours / PyTorch, by wall time (and by CPU time); goal: train ≥ 1.0×, inference ≥ 1.5×:');
     for (const r of results) {
       const p = torch.rows.find((t) => t.net === r.net);
-      if (p) out(`  ${r.net.padEnd(4)} ${r.backend.padEnd(10)}  train ${ratio(r.trainImgPerSec, p.trainImgPerSec).padStart(6)}   inference ${ratio(r.inferImgPerSec, p.inferImgPerSec).padStart(6)}`);
+      if (p) {
+        out(`  ${r.net.padEnd(4)} ${r.backend.padEnd(10)}  train ${ratio(r.trainImgPerSec, p.trainImgPerSec).padStart(6)} (${ratio(r.trainImgPerCpuSec, p.trainImgPerCpuSec)})`
+          + `   inference ${ratio(r.inferImgPerSec, p.inferImgPerSec).padStart(6)} (${ratio(r.inferImgPerCpuSec, p.inferImgPerCpuSec)})`);
+      }
     }
   } else {
     out(`\nPyTorch baseline skipped: ${torch.skipped} (apt-get install -y python3-torch; it runs under /usr/bin/python3)`);
   }
   out(`\nload average at end: ${load()}`);
-  if (JSON_OUT) console.log(JSON.stringify({ results: results.map(({ profile, ...r }) => ({ ...r, profile: profile?.slice(0, 12) })), pytorch: torch }, null, 1));
+  if (JSON_OUT) console.log(JSON.stringify({ results: results.map(({ profile, ...r }) => ({ ...r, profile: profile?.slice(0, 12) })), kernels: kernelRows, pytorch: torch }, null, 1));
 }
 
 main().catch((e) => {

@@ -4,7 +4,7 @@ import { FerError } from '../util/errors';
 import { installWasmTrainingKernels } from './wasmTraining';
 import { MAX_WASM_THREADS, startWasm } from './wasmThreads';
 
-export { installWasmTrainingKernels } from './wasmTraining';
+export { installWasmTrainingKernels, setFastWasmKernels } from './wasmTraining';
 
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 /** In the order `auto` tries them: fastest first. */

@@ -95,6 +95,15 @@ function overrides(): { name: string; make: (stock: Stock) => tf.KernelFunc }[] 
 }
 
 let installed: string[] | undefined;
+let fast = true;
+
+/**
+ * Switch the replacements off (true: on, the default) to measure or check against the stock wasm kernels and
+ * gradients. Kernels wasm lacks (Conv2DBackpropFilter) stay on: without them wasm cannot train at all.
+ */
+export function setFastWasmKernels(on: boolean): void {
+  fast = on;
+}
 
 /**
  * Install the training kernels for the wasm backend (idempotent; the backend must be initialised). Returns
@@ -106,7 +115,8 @@ export function installWasmTrainingKernels(): string[] {
   for (const { name, make } of overrides()) {
     const stock = tf.getKernel(name, WASM);
     if (stock) tf.unregisterKernel(name, WASM);
-    tf.registerKernel({ kernelName: name, backendName: WASM, kernelFunc: make(stock) });
+    const ours = make(stock);
+    tf.registerKernel({ kernelName: name, backendName: WASM, kernelFunc: stock ? (args) => (fast ? ours : stock.kernelFunc)(args) : ours });
     names.push(name);
   }
   // Gradients are global in tfjs: these check the active backend and run the stock gradient elsewhere.
@@ -118,8 +128,9 @@ export function installWasmTrainingKernels(): string[] {
   for (const [name, make] of gradients) {
     const stock = tf.getGradient(name);
     if (!stock) continue;
+    const ours = make(stock);
     tf.unregisterGradient(name);
-    tf.registerGradient(make(stock));
+    tf.registerGradient({ ...ours, gradFunc: (dy, saved, attrs) => (fast ? ours : stock).gradFunc(dy, saved, attrs) });
     names.push(`${name} gradient`);
   }
   installed = names;
