@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/backend';
+import { initBackend, setFastWasmKernels } from '../src/backend';
 
 // Training on the wasm backend end to end: a tiny CNN with every layer kind the fer nets use.
 
@@ -89,6 +89,19 @@ describe('training on wasm', () => {
     const got = firstStepGradients(weights);
     expect(got).toHaveLength(ref.length);
     for (let i = 0; i < ref.length; i++) expect(relativeError(got[i], ref[i])).toBeLessThan(1e-4);
+  });
+
+  it('gives the same gradients with the stock wasm kernels switched back in (setFastWasmKernels)', async () => {
+    await tf.setBackend('wasm');
+    const weights = tinyNet().getWeights().map((w) => w.dataSync() as Float32Array);
+    const fast = firstStepGradients(weights);
+    setFastWasmKernels(false);
+    try {
+      const stock = firstStepGradients(weights);
+      for (let i = 0; i < fast.length; i++) expect(relativeError(stock[i], fast[i])).toBeLessThan(1e-4);
+    } finally {
+      setFastWasmKernels(true);
+    }
   });
 
   it('lowers the loss with model.fit', async () => {
