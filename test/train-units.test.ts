@@ -4,9 +4,10 @@ import { Rng } from '../src/train/rng';
 import { drawAffine, gatherBatch, warpFace, DEFAULT_AUGMENT } from '../src/train/augment';
 import { Adam } from '../src/train/adam';
 import { decodeOptimizer, encodeOptimizer } from '../src/train/state';
-import { historyCsv } from '../src/train/history';
 import { balancedClassWeights } from '../src/train/trainer';
-import { niceStep } from '../src/charts/lines';
+import sharp from 'sharp';
+import { lineChart, niceStep } from '../src/charts/lines';
+import { curvesChart, historyCsv } from '../src/train/history';
 
 /** Feed a scripted metric sequence; return the 1-based epochs at which the LR changed, and the LRs. */
 function run(p: ReduceLROnPlateau, values: number[], lr0: number): { fired: number[]; lrs: number[] } {
@@ -177,6 +178,25 @@ describe('history and class weights', () => {
     expect(w[1]).toBeCloseTo(2);
     expect(w[2]).toBe(0);
     expect(w[6]).toBeCloseTo(14 / 42);
+  });
+
+  it('draws the curves as SVG and PNG, with the legend in a corner the curves avoid', async () => {
+    const rising = lineChart([{ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'up', color: '#ff0000', points: [[1, 0], [2, 1], [3, 2]] }] }]);
+    const legend = /<rect x="([\d.]+)" y="([\d.]+)" width="[\d.]+" height="[\d.]+" fill="#ffffff" stroke="#cccccc"\/>/.exec(rising.toSVG());
+    expect(legend).not.toBeNull();
+    // A curve from bottom-left to top-right leaves the top-left and bottom-right corners free.
+    const [lx, ly] = [Number(legend![1]), Number(legend![2])];
+    const topRight = lx > 210 && ly < 100;
+    const bottomLeft = lx < 210 && ly > 150;
+    expect(topRight || bottomLeft).toBe(false);
+
+    const history = [1, 2, 3].map((epoch) => ({ epoch, loss: 2 / epoch, acc: 0.2 * epoch, val_loss: 2.2 / epoch, val_acc: 0.18 * epoch, lr: 1e-3, seconds: 1, imgPerSec: 1, peakRssMB: 1 }));
+    const chart = curvesChart(history, 'net9');
+    const svg = chart.toSVG();
+    expect(svg.match(/<polyline/g)!.length).toBeGreaterThanOrEqual(4);
+    expect(svg).toContain('net9: accuracy');
+    const meta = await sharp(await chart.toPNG()).metadata();
+    expect([meta.width, meta.height]).toEqual([840, 300]);
   });
 
   it('chart ticks use 1-2-5 steps', () => {

@@ -68,17 +68,26 @@ export function drawPanel(c: Canvas, p: Panel, x: number, y: number, w: number, 
   c.text(px + pw / 2, y + h - 8, p.xLabel, { size: 10, anchor: 'middle' });
   c.text(x + 4, py - 8, p.yLabel, { size: 10 });
 
+  const drawn: [number, number][][] = [];
   for (const s of p.series) {
     const line = s.points.filter(([, v]) => Number.isFinite(v)).map(([a, b]) => [sx(a), sy(b)] as [number, number]);
+    drawn.push(line);
     c.polyline(line, s.color, s.dashed ? 1 : 2);
     // A single point is invisible as a line: mark every point with a small square.
     for (const [a, b] of line) c.rect(a - 2, b - 2, 4, 4, { fill: s.color });
   }
-  // Legend on a white box, bottom right (curves tend to start top-left or bottom-left).
+  // Legend on a white box, in the corner the curves cross least.
   const lw = 24 + Math.max(...p.series.map((s) => Canvas.textWidth(s.name, 10))) + 10;
   const lh = p.series.length * 15 + 6;
-  const lx = px + pw - lw - 6;
-  const ly = py + ph - lh - 6;
+  const samples = drawn.flatMap((line) => line.slice(1).flatMap(([bx, by], i) => {
+    const [ax, ay] = line[i];
+    return Array.from({ length: 41 }, (_, k) => [ax + ((bx - ax) * k) / 40, ay + ((by - ay) * k) / 40] as [number, number]);
+  }).concat(line));
+  const corners: [number, number][] = [
+    [px + pw - lw - 6, py + 6], [px + pw - lw - 6, py + ph - lh - 6], [px + 6, py + 6], [px + 6, py + ph - lh - 6],
+  ];
+  const crossings = corners.map(([cx, cy]) => samples.filter(([a, b]) => a >= cx - 12 && a <= cx + lw + 12 && b >= cy - 12 && b <= cy + lh + 12).length);
+  const [lx, ly] = corners[crossings.indexOf(Math.min(...crossings))];
   c.rect(lx, ly, lw, lh, { fill: '#ffffff', stroke: '#cccccc' });
   p.series.forEach((s, i) => {
     const ty = ly + 15 + i * 15;
