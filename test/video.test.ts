@@ -299,17 +299,17 @@ describe('fer video CLI', () => {
       env: { ...process.env, NO_COLOR: '1' },
     });
     let stderr = '';
-    let signalled = false;
     child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (s: string) => {
-      stderr += s;
-      // The start line is printed once models are loaded and decoding begins.
-      if (!signalled && /backend .* detector/.test(stderr)) {
-        signalled = true;
-        setTimeout(() => child.kill('SIGINT'), 1200);
+    child.stderr.on('data', (s: string) => { stderr += s; });
+    // The encoder's temp file appears with the first annotated frame: interrupt shortly after that.
+    const poll = setInterval(() => {
+      if (leftovers(dir).length > 0) {
+        clearInterval(poll);
+        setTimeout(() => child.kill('SIGINT'), 300);
       }
-    });
+    }, 50);
     const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
+    clearInterval(poll);
     expect(code).toBe(130);
     noStack(stderr);
     const m = /the outputs hold the first (\d+) frames/.exec(stderr);
