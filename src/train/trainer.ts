@@ -320,15 +320,16 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
         await saveModelDir(model, dirs.best, { [TRAIN_INFO]: JSON.stringify({ net: opts.net, settings, ...rec }, null, 1) });
       }
       const next = plateau.step(metricOf(rec, settings.plateau.monitor), lr);
-      if (next.reduced) {
-        log(`${title}: ReduceLROnPlateau: ${settings.plateau.monitor} has not improved for ${settings.plateau.patience} epochs; LR ${fmtLr(lr)} → ${fmtLr(next.lr)}`);
-        lr = next.lr;
-      }
+      const reducedMsg = next.reduced
+        ? `${title}: ReduceLROnPlateau: ${settings.plateau.monitor} has not improved for ${settings.plateau.patience} epoch${settings.plateau.patience === 1 ? '' : 's'}; LR ${fmtLr(lr)} → ${fmtLr(next.lr)}`
+        : null;
+      lr = next.lr;
       if (settings.earlyStop > 0 && early.step(rec.val_acc)) stoppedEarly = true;
       await saveLast(null);
       await writeHistory(dirs.net, history, title);
       log(`${title} epoch ${e}/${epochs}  loss ${rec.loss.toFixed(4)} acc ${pct(rec.acc)}  val_loss ${rec.val_loss.toFixed(4)} val_acc ${pct(rec.val_acc)}`
         + `  lr ${fmtLr(rec.lr)}  ${rec.seconds}s  ${rec.imgPerSec} img/s  RSS ${rec.peakRssMB} MB${isBest ? '  * best' : ''}`);
+      if (reducedMsg) log(reducedMsg);
       if (stoppedEarly && best) log(`${title}: early stop: val_acc has not improved for ${settings.earlyStop} epochs (best ${pct(best.val_acc)} at epoch ${best.epoch})`);
       if (stop.requested) {
         log(`${title}: interrupted after epoch ${e}; saved ${dirs.last} (continue with --resume)`);
