@@ -121,7 +121,7 @@ describe('fer predict (CLI, tiny untrained models)', () => {
     for (const flag of ['--models', '--net', '--tta', '--backend', '--detector', '--detect-size', '--min-face', '--scale-factor', '--min-neighbors', '--margin', '--out', '--json', '--jsonl', '--csv', '--quiet']) {
       expect(r.stdout).toContain(flag);
     }
-    expect(r.stdout).toMatch(/--detect-size <px>[\s\S]*\(default: 400\)/);
+    expect(r.stdout).toMatch(/--detect-size <px>[\s\S]*\(default: 360\)/);
     expect(r.stdout).toContain('Examples:');
   });
 });

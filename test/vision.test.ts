@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { FIXTURES, tmpDir } from './helpers';
 import { makeTinyModels } from './fixtures/tinyModels';
 import { loadOpenCV } from '../src/vision/opencv';
-import { createDetector, nativeAvailable } from '../src/vision/detector';
+import { createDetector, dropNested, nativeAvailable } from '../src/vision/detector';
 import { cropFace, rgbToGray } from '../src/vision/faces';
 import { annotateRgb, CLASS_COLORS } from '../src/vision/annotate';
 import { decodeImage, loadImage } from '../src/vision/image';
@@ -101,10 +101,18 @@ describe('face detection (OpenCV.js)', () => {
 
   it('maps boxes from the downscaled copy back to original pixels, and honours --min-face', async () => {
     const big = await decodeImage(await sharp(ASTRONAUT).resize(1024, 1024).png().toBuffer(), 'astronaut@2x');
-    const boxes = detector.detect(big.gray, big.width, big.height, { detectSize: 400 });
+    // Default detect size: found on a 360-px copy (scale 0.35), reported in 1024-px pixels.
+    const boxes = detector.detect(big.gray, big.width, big.height);
     expect(boxes).toHaveLength(1);
     expectNear(boxes[0], { x: 354, y: 132, w: 190, h: 190 }, 12);
-    expect(detector.detect(big.gray, big.width, big.height, { detectSize: 400, minFace: 300 })).toEqual([]);
+    expect(detector.detect(big.gray, big.width, big.height, { minFace: 300 })).toEqual([]);
+  });
+
+  it('drops a box lying mostly inside a larger one (the cascade firing on part of a face)', () => {
+    const face = { x: 100, y: 100, w: 100, h: 100 };
+    const mouth = { x: 130, y: 150, w: 45, h: 45 };
+    const neighbour = { x: 190, y: 100, w: 100, h: 100 }; // overlaps by 10%: a second face, kept
+    expect(dropNested([face, mouth, neighbour])).toEqual([face, neighbour]);
   });
 
   it('rejects bad options with the flag named', () => {
