@@ -122,7 +122,7 @@ async function main() {
 
   // --- detection cost against --detect-size (what the default trades)
   const img = await loadImage(files[0]);
-  const sizes = [320, 400, 480, 640];
+  const sizes = [320, 360, 400, 480, 640];
   const row = sizes.map((s) => {
     const times = [];
     let found = 0;
