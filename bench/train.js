@@ -4,13 +4,14 @@
 // side with the same architectures in PyTorch on CPU (bench/train_pytorch.py, when /usr/bin/python3 has torch).
 // Prints numbers and ratios; asserts nothing.
 //
-//   node bench/train.js [--nets rep,1,2,3] [--backends auto|wasm,cpu,...] [--batch 64] [--seconds 8]
+//   node bench/train.js [--nets rep,1,2,3] [--backends auto|none|wasm,cpu,...] [--batch 64] [--seconds 8]
 //                       [--threads N] [--profile] [--kernels] [--no-pytorch] [--json]
 //
 // Nets: `rep` is a representative small CNN (3 conv blocks 32/64/128, 3×3 + BN + ReLU + max-pool, dense 256,
 // softmax 7); 1, 2, 3 are fer's nets (src/models), when built. Each measurement runs whole training steps
 // (forward, loss, gradients, Adam) on 48×48×1 batches for about --seconds, after two warm-up steps. The cpu
-// backend is very slow: it gets one timed step. --profile prints the per-kernel time of one training step.
+// backend is very slow (about 20 s per step of 8 images): it gets one step of 8 images of the first net only.
+// --profile prints the per-kernel time of one training step.
 // --kernels times each wasm training kernel fer replaces against the stock one (setFastWasmKernels(false)),
 // on the shapes of net 3's largest layers, plus one whole training step each way.
 
@@ -62,9 +63,9 @@ function builder(net) {
   return () => buildNet(Number(net), 1);
 }
 
-function randomBatch() {
-  const x = tf.randomUniform([BATCH, 48, 48, 1], 0, 1, 'float32', 1);
-  const y = tf.oneHot(tf.tensor1d(Array.from({ length: BATCH }, (_, i) => i % 7), 'int32'), 7);
+function randomBatch(batch = BATCH) {
+  const x = tf.randomUniform([batch, 48, 48, 1], 0, 1, 'float32', 1);
+  const y = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 7), 'int32'), 7);
   return { x, y };
 }
 
@@ -98,11 +99,13 @@ async function measure(net, backendName) {
   const build = builder(net);
   if (!build) return undefined;
   const slow = backendName === 'cpu';
+  const batch = slow ? Math.min(8, BATCH) : BATCH;
   const model = build();
-  const { x, y } = randomBatch();
+  const { x, y } = randomBatch(batch);
   const step = makeStep(model);
-  const train = await timeLoop(() => step(x, y), slow ? { warmup: 1, minRuns: 1, maxRuns: 1 } : {});
-  const infer = await timeLoop(() => tf.tidy(() => model.predict(x).dataSync()), slow ? { warmup: 1, minRuns: 1, maxRuns: 1 } : { seconds: SECONDS / 2 });
+  const once = { warmup: 0, minRuns: 1, maxRuns: 1 };
+  const train = await timeLoop(() => step(x, y), slow ? once : {});
+  const infer = await timeLoop(() => tf.tidy(() => { model.predict(x).dataSync(); }), slow ? once : { seconds: SECONDS / 2 });
   let profile;
   if (flag('profile') && !slow) {
     const p = await tf.profile(() => step(x, y));
@@ -113,12 +116,12 @@ async function measure(net, backendName) {
   tf.dispose([x, y]);
   model.dispose();
   return {
-    net, backend: backendName, batch: BATCH, load: load(),
+    net, backend: backendName, batch, load: load(),
     trainStepsPerSec: train.runs / train.seconds,
-    trainImgPerSec: (train.runs * BATCH) / train.seconds,
-    trainImgPerCpuSec: (train.runs * BATCH) / train.cpuSeconds,
-    inferImgPerSec: (infer.runs * BATCH) / infer.seconds,
-    inferImgPerCpuSec: (infer.runs * BATCH) / infer.cpuSeconds,
+    trainImgPerSec: (train.runs * batch) / train.seconds,
+    trainImgPerCpuSec: (train.runs * batch) / train.cpuSeconds,
+    inferImgPerSec: (infer.runs * batch) / infer.seconds,
+    inferImgPerCpuSec: (infer.runs * batch) / infer.cpuSeconds,
     profile,
   };
 }
@@ -224,7 +227,7 @@ function pytorch() {
 
 async function main() {
   const requested = arg('backends', 'auto');
-  const backends = requested === 'auto' ? [...BACKEND_NAMES] : requested.split(',');
+  const backends = requested === 'auto' ? [...BACKEND_NAMES] : requested === 'none' ? [] : requested.split(',');
   const opts = THREADS ? { threads: Number(THREADS) } : {};
   out(`bench:train — batch ${BATCH}, 48×48×1, ~${SECONDS}s per measurement, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'})`);
   out(`load average at start: ${load()}`);
@@ -240,7 +243,7 @@ async function main() {
     }
     out(`\n${info.description}`);
     out('  net   train steps/s   train img/s (/CPU-s)   infer img/s (/CPU-s)   load');
-    for (const net of NETS) {
+    for (const net of name === 'cpu' ? NETS.slice(0, 1) : NETS) {
       const r = await measure(net, name);
       if (!r) {
         out(`  ${net.padEnd(4)}  (not built: run npm run build)`);
@@ -248,7 +251,7 @@ async function main() {
       }
       r.description = info.description;
       results.push(r);
-      out(`  ${net.padEnd(4)}  ${fmt(r.trainStepsPerSec).padStart(13)}   ${fmt(r.trainImgPerSec).padStart(11)} (${fmt(r.trainImgPerCpuSec).padStart(5)})   ${fmt(r.inferImgPerSec).padStart(11)} (${fmt(r.inferImgPerCpuSec).padStart(5)})   ${r.load}`);
+      out(`  ${net.padEnd(4)}  ${fmt(r.trainStepsPerSec).padStart(13)}   ${fmt(r.trainImgPerSec).padStart(11)} (${fmt(r.trainImgPerCpuSec).padStart(5)})   ${fmt(r.inferImgPerSec).padStart(11)} (${fmt(r.inferImgPerCpuSec).padStart(5)})   ${r.load}${r.batch !== BATCH ? `   (batch ${r.batch}, one step)` : ''}`);
       if (r.profile) {
         const total = r.profile.reduce((a, [, ms]) => a + ms, 0);
         out(`        one training step by kernel (${total.toFixed(0)} ms in kernels):`);

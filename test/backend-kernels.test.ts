@@ -80,6 +80,23 @@ describe('conv gradient kernels on wasm match cpu', () => {
     expect(relativeError(got.dx, ref.dx)).toBeLessThan(1e-4);
   });
 
+  it.each([[1, 'same'], [2, 'valid']] as [number, 'same' | 'valid'][])('NCHW data (stride %i, %s)', async (stride, pad) => {
+    const xShape = [2, 3, 9, 8]; // batch, channels, height, width
+    const fShape = [3, 3, 3, 5];
+    const out = (d: number): number => (pad === 'same' ? Math.ceil(d / stride) : Math.floor((d - 3) / stride) + 1);
+    const dyShape = [2, 5, out(9), out(8)];
+    const attrs = { strides: [stride, stride], pad, dataFormat: 'NCHW' };
+    await matchesCpu(() => {
+      const x = tf.tensor(randomArray(2 * 3 * 9 * 8, 21), xShape);
+      const f = tf.tensor(randomArray(3 * 3 * 3 * 5, 22), fShape);
+      const dy = tf.tensor(randomArray(dyShape.reduce((a, b) => a * b, 1), 23), dyShape);
+      return [
+        tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, { ...attrs, filterShape: fShape }) as tf.Tensor,
+        tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter: f }, { ...attrs, inputShape: xShape }) as tf.Tensor,
+      ];
+    });
+  });
+
   it('gives the same gradients as cpu through tf.grads of a strided conv (a different code path: the op)', async () => {
     const grads = (): Float32Array[] => {
       const x = tf.tensor4d(randomArray(2 * 12 * 12 * 3, 4), [2, 12, 12, 3]);
