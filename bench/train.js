@@ -212,11 +212,12 @@ async function kernels() {
   return rows;
 }
 
-function pytorch() {
+/** PyTorch figures for `nets`, or why there are none. */
+function pytorch(nets) {
   if (flag('no-pytorch')) return { skipped: '--no-pytorch' };
   const script = path.join(__dirname, 'train_pytorch.py');
   const threads = THREADS ?? String(os.cpus().length);
-  const r = spawnSync('/usr/bin/python3', [script, '--nets', NETS.join(','), '--batch', String(BATCH), '--seconds', String(SECONDS), '--threads', threads],
+  const r = spawnSync('/usr/bin/python3', [script, '--nets', nets.join(','), '--batch', String(BATCH), '--seconds', String(SECONDS), '--threads', threads],
     { encoding: 'utf8', timeout: 30 * 60 * 1000 });
   if (r.error) return { skipped: `/usr/bin/python3: ${r.error.code ?? r.error.message}` };
   if (r.status === 3) return { skipped: r.stderr.trim() || 'torch not installed' };
@@ -233,6 +234,9 @@ async function main() {
   out(`load average at start: ${load()}`);
   const results = [];
   const kernelRows = flag('kernels') ? await kernels() : undefined;
+  // PyTorch runs right after each net's first backend, so that both see about the same load.
+  const torch = { rows: [], skipped: undefined };
+  let torchDone = false;
   for (const name of backends) {
     let info;
     try {
@@ -257,11 +261,17 @@ async function main() {
         out(`        one training step by kernel (${total.toFixed(0)} ms in kernels):`);
         for (const [k, ms] of r.profile.slice(0, 12)) out(`          ${k.padEnd(24)} ${ms.toFixed(1).padStart(8)} ms  ${((100 * ms) / total).toFixed(0).padStart(3)}%`);
       }
+      if (!torchDone && !torch.skipped) {
+        const t = pytorch([net]);
+        if (t.rows) torch.rows.push(...t.rows);
+        else torch.skipped = t.skipped;
+      }
     }
+    if (torch.rows.length > 0 || torch.skipped) torchDone = true;
   }
+  if (!torchDone && !torch.skipped) Object.assign(torch, pytorch(NETS));
 
-  const torch = pytorch();
-  if (torch.rows) {
+  if (torch.rows && torch.rows.length > 0) {
     out(`\nPyTorch ${torch.rows[0]?.torch ?? ''} on CPU (${torch.rows[0]?.threads} threads), same nets, batch ${BATCH}:`);
     out('  net   train img/s (/CPU-s)   infer img/s (/CPU-s)   load');
     for (const p of torch.rows) out(`  ${p.net.padEnd(4)}  ${fmt(p.trainImgPerSec).padStart(11)} (${fmt(p.trainImgPerCpuSec).padStart(5)})   ${fmt(p.inferImgPerSec).padStart(11)} (${fmt(p.inferImgPerCpuSec).padStart(5)})   ${p.load}`);

@@ -116,7 +116,14 @@ export function installWasmTrainingKernels(): string[] {
     const stock = tf.getKernel(name, WASM);
     if (stock) tf.unregisterKernel(name, WASM);
     const ours = make(stock);
-    tf.registerKernel({ kernelName: name, backendName: WASM, kernelFunc: stock ? (args) => (fast ? ours : stock.kernelFunc)(args) : ours });
+    tf.registerKernel({
+      kernelName: name,
+      backendName: WASM,
+      kernelFunc: stock ? (args) => (fast ? ours : stock.kernelFunc)(args) : ours,
+      // A backend created later (after tf.removeBackend) must still set up the stock kernel we fall back on.
+      ...(stock?.setupFunc ? { setupFunc: stock.setupFunc } : {}),
+      ...(stock?.disposeFunc ? { disposeFunc: stock.disposeFunc } : {}),
+    });
     names.push(name);
   }
   // Gradients are global in tfjs: these check the active backend and run the stock gradient elsewhere.
