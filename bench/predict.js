@@ -72,7 +72,9 @@ async function main() {
 
   // --- start-up: backend + models (+ warm-up inference) + cascade
   let t0 = process.hrtime.bigint();
-  const predictor = await createPredictor({ modelsDir: models, nets, tta, backend, detector: engine, detectInWorker: !process.argv.includes('--no-worker') });
+  // As `fer predict` does: one compute thread unless FER_THREADS says otherwise.
+  const threads = process.env.FER_THREADS ? undefined : 1;
+  const predictor = await createPredictor({ modelsDir: models, nets, tta, backend, detector: engine, detectInWorker: !process.argv.includes('--no-worker'), threads });
   const startup = ms(t0);
   console.log(`backend ${predictor.backend.description}; detector ${predictor.detector.engine}; models: ${modelNote}${tta ? '; tta' : ''}`);
   if (predictor.detector.engine === 'wasm' && !process.argv.includes('--no-worker')) {

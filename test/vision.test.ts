@@ -13,7 +13,11 @@ import { expandInputs } from '../src/vision/inputs';
 import { planOutputs, predictFiles } from '../src/vision/batch';
 import { createPredictor, liveTensors, Predictor } from '../src/vision/predict';
 import { Box, FaceDetector } from '../src/vision/types';
+import * as tf from '@tensorflow/tfjs';
 import { CLASS_NAMES } from '../src/data/classes';
+import { buildNet } from '../src/models/nets';
+import { loadModelDir, saveModelDir } from '../src/models/io';
+import { foldForInference } from '../src/vision/inference';
 import { FerError } from '../src/util/errors';
 
 const ASTRONAUT = path.join(FIXTURES, 'astronaut.png');
@@ -325,5 +329,38 @@ describe('Predictor (tiny untrained models)', () => {
 
   it('says how to get a model when the directory has none', async () => {
     await expect(createPredictor({ modelsDir: tmpDir() })).rejects.toThrow(/no trained model in .*run `fer train`/);
+  });
+});
+
+describe('foldForInference', () => {
+  it('folds batch-norm and ReLU into the convs of all three real nets (saved and reloaded) with the same outputs', async () => {
+    const x = tf.randomUniform([3, 48, 48, 1], 0, 1, 'float32', 5);
+    for (const id of [1, 2, 3]) {
+      const net = buildNet(id, id, { width: 0.25 });
+      // Batch-norm statistics away from the identity, as after training.
+      for (const l of net.layers) {
+        if (l.getClassName() !== 'BatchNormalization') continue;
+        l.setWeights(l.getWeights().map((w, i) => (i === 3 ? tf.randomUniform(w.shape, 0.5, 2, 'float32', 7) : tf.randomNormal(w.shape, i === 0 ? 1 : 0, 0.3, 'float32', 11 + i))));
+      }
+      const dir = path.join(tmpDir(), `net${id}`);
+      await saveModelDir(net, dir);
+      const loaded = await loadModelDir(dir);
+      const folded = foldForInference(loaded);
+      expect(folded).not.toBe(loaded);
+      const kinds = folded.layers.map((l) => l.getClassName());
+      expect(kinds).not.toContain('BatchNormalization');
+      expect(kinds).not.toContain('Dropout');
+      expect(folded.layers.length).toBeLessThan(loaded.layers.length / 1.5);
+      const a = loaded.predict(x) as tf.Tensor;
+      const b = folded.predict(x) as tf.Tensor;
+      expect(tf.max(tf.abs(a.sub(b))).dataSync()[0]).toBeLessThan(1e-5);
+      expect(tf.argMax(a, 1).dataSync()).toEqual(tf.argMax(b, 1).dataSync());
+      [net, loaded, folded, a, b].forEach((t) => t.dispose());
+    }
+  });
+
+  it('leaves a model without batch-norm or dropout as it is', async () => {
+    const model = await loadModelDir(path.join(await makeTinyModels([1]), 'net1', 'best'));
+    expect(foldForInference(model)).toBe(model);
   });
 });

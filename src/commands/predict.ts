@@ -59,6 +59,8 @@ export function detectOptions(o: ModelFlags): DetectOptions {
 export async function predictorFor(o: ModelFlags, detectInWorker = false): Promise<Predictor> {
   const predictor = await createPredictor({
     modelsDir: o.models, nets: o.net, tta: o.tta, backend: o.backend, detector: o.detector, detect: detectOptions(o), margin: o.margin, detectInWorker,
+    // Faces come one image at a time: a single compute thread is faster here (see PredictorOptions.threads).
+    threads: process.env.FER_THREADS ? undefined : 1,
   });
   if (!o.quiet) {
     info(`backend ${predictor.backend.description} · nets ${predictor.nets.join(',')} from ${o.models}${o.tta ? ' · tta' : ''} · detector ${predictor.detector.engine}`);
