@@ -32,4 +32,4 @@ export { trainNet, TrainOptions, TrainResult, TRAIN_DEFAULTS, evaluateSplit, Red
 export { lineChart, Panel, Series } from './charts/lines';
 export { processVideo, summaryJson, VIDEO_DEFAULTS, ProcessVideoOptions, VideoResult, VideoProgress, VideoStart, StageTimes, FrameDecoder, Frame, VideoEncoder, FaceTracker, Track, iou, smoothScores, probeVideo, resolveSource, findFfmpeg, findFfprobe, VideoInfo, Source, FaceRow, TrackSummary, SummaryBuilder } from './video';
 export { setFastWasmKernels, BACKEND_NAMES, BackendOptions } from './backend';
-export { foldForInference } from './vision/inference';
+export { foldForInference } from './models/fold';

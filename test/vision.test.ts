@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { CLASS_NAMES } from '../src/data/classes';
 import { buildNet } from '../src/models/nets';
 import { loadModelDir, saveModelDir } from '../src/models/io';
-import { foldForInference } from '../src/vision/inference';
+import { foldForInference } from '../src/models/fold';
 import { FerError } from '../src/util/errors';
 
 const ASTRONAUT = path.join(FIXTURES, 'astronaut.png');

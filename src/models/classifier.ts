@@ -4,6 +4,7 @@ import { IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
 import { facesToTensor } from '../preprocess/normalize';
 import { loadModelDir } from './io';
 import { bestModelDir, findTrainedNets } from './checkpoints';
+import { foldForInference } from './fold';
 
 export interface LoadedNet {
   net: number;
@@ -12,9 +13,10 @@ export interface LoadedNet {
 
 /**
  * Load the `best` model of each requested net from a checkpoints directory. `nets` undefined = every net
- * found. Throws a FerError saying how to get models when none are there.
+ * found. Throws a FerError saying how to get models when none are there. Models are folded for inference
+ * (batch-norm into convs, dropout removed: same scores, ~2× faster) unless `fold` is false.
  */
-export async function loadNets(modelsDir: string, nets?: number[]): Promise<LoadedNet[]> {
+export async function loadNets(modelsDir: string, nets?: number[], opts: { fold?: boolean } = {}): Promise<LoadedNet[]> {
   const found = findTrainedNets(modelsDir);
   const want = nets ?? found;
   if (found.length === 0) {
@@ -25,7 +27,12 @@ export async function loadNets(modelsDir: string, nets?: number[]): Promise<Load
     throw new FerError(`--net ${missing.join(',')}: no trained model in ${modelsDir} for net ${missing.join(', ')} (found: ${found.join(', ')})`);
   }
   const out: LoadedNet[] = [];
-  for (const net of want) out.push({ net, model: await loadModelDir(bestModelDir(modelsDir, net)) });
+  for (const net of want) {
+    const model = await loadModelDir(bestModelDir(modelsDir, net));
+    const folded = opts.fold === false ? model : foldForInference(model);
+    if (folded !== model) model.dispose();
+    out.push({ net, model: folded });
+  }
   return out;
 }
 

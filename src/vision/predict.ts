@@ -5,7 +5,6 @@ import { LoadedNet, ensembleScores, loadNets, predictScores } from '../models/cl
 import { DetectorEngine, createDetector, nativeAvailable } from './detector';
 import { AsyncFaceDetector, createWorkerDetector, inThread } from './detectWorker';
 import { DEFAULT_MARGIN, cropFaces } from './faces';
-import { foldForInference } from './inference';
 import { Box, DetectOptions, FaceDetector, FacePrediction } from './types';
 
 export const DEFAULT_MODELS_DIR = 'checkpoints';
@@ -101,11 +100,7 @@ export async function createPredictor(opts: PredictorOptions = {}): Promise<Pred
   let loaded: LoadedNet[];
   try {
     backend = await initBackend(opts.backend ?? 'auto', { threads: opts.threads });
-    loaded = (await loadNets(opts.modelsDir ?? DEFAULT_MODELS_DIR, opts.nets)).map(({ net, model }) => {
-      const folded = foldForInference(model);
-      if (folded !== model) model.dispose();
-      return { net, model: folded };
-    });
+    loaded = await loadNets(opts.modelsDir ?? DEFAULT_MODELS_DIR, opts.nets);
   } catch (e) {
     await release();
     throw e;
