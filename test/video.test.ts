@@ -193,6 +193,33 @@ describe('fer video (real ffmpeg, OpenCV.js and tfjs; tiny untrained models)', (
     expect(leftovers(dir)).toEqual([]);
   });
 
+  (process.platform === 'linux' ? it : it.skip)('an encoder that dies mid-run is a one-line error, and nothing is left behind', async () => {
+    const sub = tmpDir('fer-video-kill-');
+    // Our own ffmpeg encoder child, found through /proc (it reads the Matroska stream on stdin).
+    const encoderPid = (): number | undefined => fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).find((pid) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return ppid === process.pid && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('matroska');
+      } catch {
+        return false;
+      }
+    });
+    let killed = false;
+    await expect(processVideo({
+      input: PAN, output: path.join(sub, 'out.mp4'), csv: path.join(sub, 'out.csv'), modelsDir: models,
+      onFrame: (p) => {
+        const pid = encoderPid();
+        if (p.frames >= 8 && !killed && pid) {
+          killed = true;
+          process.kill(pid, 'SIGKILL');
+        }
+      },
+    })).rejects.toThrow(/encoding .*out\.mp4 failed \(ffmpeg was killed by SIGKILL\)/);
+    expect(killed).toBe(true);
+    expect(fs.readdirSync(sub)).toEqual([]);
+  });
+
   it('a truncated input is an error naming the file, and leaves no output behind', async () => {
     const sub = tmpDir('fer-video-trunc-');
     const cut = path.join(sub, 'cut.mp4');

@@ -99,7 +99,8 @@ export class FrameDecoder {
         process.removeListener('exit', killOnExit);
         this.flushStderr();
         if (!this.stoppedByUs && (code !== 0 || signal)) {
-          const why = this.errLines.length > 0 ? this.errLines[this.errLines.length - 1] : lastErrorLine(this.stderrTail);
+          const why = signal ? `killed by ${signal}`
+            : this.errLines.length > 0 ? this.errLines[this.errLines.length - 1] : lastErrorLine(this.stderrTail);
           const what = /corrupt|invalid|truncat|partial|end of file|error while decoding|missing/i.test(why) ? 'corrupt or truncated video' : 'decoding failed';
           this.fail(new FerError(`${opts.source.input}: ${what} (ffmpeg: ${why.replace(`${opts.source.input}: `, '')})`));
         }

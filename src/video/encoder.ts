@@ -138,7 +138,8 @@ export class VideoEncoder {
       child.once('close', (code, signal) => {
         if (this.killOnExit) process.removeListener('exit', this.killOnExit);
         if (code !== 0 || signal) {
-          this.failure ??= new FerError(`encoding ${this.opts.target} failed (ffmpeg: ${lastErrorLine(this.stderr)})`);
+          const why = signal ? `ffmpeg was killed by ${signal}` : `ffmpeg: ${lastErrorLine(this.stderr)}`;
+          this.failure ??= new FerError(`encoding ${this.opts.target} failed (${why})`);
         }
         resolve();
       });
@@ -156,19 +157,29 @@ export class VideoEncoder {
     rel = Math.max(0, rel);
     this.lastRelUs = rel;
     const stdin = this.child!.stdin!;
+    if (stdin.destroyed) {
+      // ffmpeg is gone (crashed or killed): its exit status says why.
+      await this.exited;
+      throw this.failure ?? new FerError(`encoding ${this.opts.target} failed (ffmpeg stopped reading)`);
+    }
     stdin.write(mkvFramePrefix(rel, rgb.length));
     this.frames++;
     if (!stdin.write(rgb)) {
       const t0 = performance.now();
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          stdin.removeListener('drain', done);
-          stdin.removeListener('close', done);
-          resolve();
-        };
-        stdin.once('drain', done);
-        stdin.once('close', done);
-      });
+      let stop = (): void => undefined;
+      // Wait for room in the pipe, or for ffmpeg to exit (then no 'drain' ever comes).
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          stdin.once('drain', resolve);
+          stdin.once('close', resolve);
+          stop = () => {
+            stdin.removeListener('drain', resolve);
+            stdin.removeListener('close', resolve);
+          };
+        }),
+        this.exited,
+      ]);
+      stop();
       this.waitMs += performance.now() - t0;
       if (this.failure) throw this.failure;
     }

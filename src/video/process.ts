@@ -324,6 +324,9 @@ export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult>
       if (taken % every === 0) {
         const td = performance.now();
         boxes = predictor!.detectAsync(gray, width, height, detectOpts);
+        // Marked handled now: if we stop early (an error elsewhere) it is never awaited, and its rejection
+        // when the worker is shut down must not become an unhandled rejection.
+        boxes.catch(() => undefined);
         stages.detect += performance.now() - td;
       }
       queue.push({ frame, gray, boxes });
