@@ -20,7 +20,7 @@ import { FaceTracker, Track, smoothScores } from './tracker';
  */
 export const VIDEO_DEFAULTS = {
   every: 1,
-  smooth: 0.5,
+  smooth: 0.3,
   detect: { ...DEFAULT_DETECT, detectSize: 256 } as Required<DetectOptions>,
   preset: 'veryfast',
   crf: 23,
@@ -52,7 +52,7 @@ export interface ProcessVideoOptions {
   detectThread?: boolean;
   /** Detect every N frames; in between, faces keep their last boxes (default 1). */
   every?: number;
-  /** EMA weight of the newest frame's scores per track, in (0, 1]; 1 = no smoothing (default 0.5). */
+  /** EMA weight of the newest frame's scores per track, in (0, 1]; 1 = no smoothing (default 0.3). */
   smooth?: number;
   /** Keep up with the source by dropping frames (live cameras and streams). */
   realtime?: boolean;
