@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
-import { trainNet, evaluateSplit, TrainOptions } from '../src/train/trainer';
+import { trainNet, evaluateSplit, crossEntropy, TrainOptions } from '../src/train/trainer';
 import { readTrainState, TRAIN_INFO } from '../src/train/state';
 import { loadModelDir } from '../src/models/io';
 import { ROOT, runFer, tmpDir } from './helpers';
@@ -89,6 +89,20 @@ describe('trainNet', () => {
     const h = (d: string): number[] => JSON.parse(fs.readFileSync(path.join(d, 'net2', 'history.json'), 'utf8')).map((e: { loss: number }) => e.loss);
     expect(h(split)[1]).toBeCloseTo(h(straight)[1], 5);
     expect(h(cut)[1]).toBeCloseTo(h(straight)[1], 5);
+  });
+
+  it('weights the loss by class with classWeights, as Keras does (sum of w·loss over the batch size)', async () => {
+    const p = tf.tensor2d([[0.5, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05], [0.2, 0.2, 0.2, 0.1, 0.1, 0.1, 0.1]]);
+    const y = tf.tensor1d([0, 1], 'int32');
+    const w = Float32Array.from([2, 0.5, 1, 1, 1, 1, 1]);
+    expect(crossEntropy(p, y, null).dataSync()[0]).toBeCloseTo((-Math.log(0.5) - Math.log(0.2)) / 2, 5);
+    expect(crossEntropy(p, y, w).dataSync()[0]).toBeCloseTo((-2 * Math.log(0.5) - 0.5 * Math.log(0.2)) / 2, 5);
+    const skewed = synthSplit(28, 4);
+    skewed.labels.fill(3);
+    skewed.labels[0] = 1;
+    const r = await trainNet({ ...base, data: { train: skewed, val }, out: tmpDir(), epochs: 1, classWeights: true });
+    expect(Number.isFinite(r.history[0].loss)).toBe(true);
+    expect(readTrainState(r.dirs.last).state.settings.classWeights).toBe(true);
   });
 
   it('says clearly when there is nothing to resume or no validation split', async () => {

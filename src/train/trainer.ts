@@ -343,6 +343,18 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
   }
 }
 
+/**
+ * Keras' categorical cross-entropy on probabilities (clipped to [1e-7, 1 - 1e-7]), averaged over the batch,
+ * each sample weighted by its class's weight when given (Keras' class_weight: sum(w·l) / n).
+ */
+export function crossEntropy(p: tf.Tensor2D, labels: tf.Tensor1D, classWeights: Float32Array | null): tf.Scalar {
+  return tf.tidy(() => {
+    let perSample = tf.neg(tf.sum(tf.mul(tf.oneHot(labels, NUM_CLASSES), tf.log(tf.clipByValue(p, 1e-7, 1 - 1e-7))), -1));
+    if (classWeights) perSample = tf.mul(perSample, tf.gather(tf.tensor1d(classWeights), labels));
+    return tf.mean(perSample) as tf.Scalar;
+  });
+}
+
 /** One optimisation step; returns the batch's mean loss and its number of correct predictions. */
 function trainStep(model: tf.LayersModel, vars: tf.Variable[], adam: Adam, batch: Uint8Array, labels: Uint8Array, n: number,
   classWeights: Float32Array | null, lr: number): [number, number] {
@@ -353,10 +365,7 @@ function trainStep(model: tf.LayersModel, vars: tf.Variable[], adam: Adam, batch
     const { value, grads } = tf.variableGrads(() => {
       const p = model.apply(x, { training: true }) as tf.Tensor2D;
       correctT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(p, -1), y), 'int32')));
-      // Keras' categorical cross-entropy on probabilities (clipped), with optional per-sample class weights.
-      let perSample = tf.neg(tf.sum(tf.mul(tf.oneHot(y, NUM_CLASSES), tf.log(tf.clipByValue(p, 1e-7, 1 - 1e-7))), -1));
-      if (classWeights) perSample = tf.mul(perSample, tf.gather(tf.tensor1d(classWeights), y));
-      return tf.mean(perSample) as tf.Scalar;
+      return crossEntropy(p, y, classWeights);
     }, vars);
     adam.apply(vars.map((v) => grads[v.name]), lr);
     return value;
