@@ -103,6 +103,26 @@ describe('wasm threads (fresh processes)', () => {
     expect(two.stderr).toBe('');
   });
 
+  it('falls back to one thread, saying why, when the threaded start-up fails', () => {
+    const r = runNode(`
+      const tf = require('@tensorflow/tfjs');
+      require('@tensorflow/tfjs-backend-wasm'); // loaded first: the loader reads it with fs.readFileSync too
+      const fs = require('fs');
+      const readFileSync = fs.readFileSync;
+      fs.readFileSync = function (p, ...rest) {
+        if (String(p).endsWith('tf-backend-wasm.node.js')) throw new Error('simulated failure');
+        return readFileSync.call(this, p, ...rest);
+      };
+      require(${DIST_BACKEND}).initBackend('wasm').then((info) => {
+        console.log(JSON.stringify({ threads: info.threads, description: info.description, sum: tf.ones([4]).sum().dataSync()[0] }));
+      });`, { FER_THREADS: '2' });
+    expect(r.status).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.threads).toBe(1);
+    expect(info.description).toMatch(/^wasm \(XNNPACK, SIMD, 1 thread, fast conv gradients; threaded wasm failed to start: simulated failure\)$/);
+    expect(info.sum).toBe(4);
+  });
+
   it('prints no tfjs "install tfjs-node" banner on the cpu backend', () => {
     const r = runNode(`
       const tf = require('@tensorflow/tfjs');

@@ -97,12 +97,23 @@ export async function startWasm(threads: number): Promise<ThreadedStart> {
   if (wantThreads > 1 && version !== THREADED_WASM_VERSION) {
     reason = `threads need @tensorflow/tfjs-backend-wasm ${THREADED_WASM_VERSION} (found ${version ?? 'unknown'})`;
   }
-  if (wantThreads === 1 || reason) {
-    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-    if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialise');
-    return { threads: 1, reason };
+  if (wantThreads === 1 || reason) return startSingleThreaded(reason);
+  try {
+    return { threads: await startThreaded(wasm, wantThreads) };
+  } catch (e) {
+    // A failure tfjs reports (a rejected start-up) leaves the backend unregistered, so the plain build can
+    // still start. (An error thrown inside a worker would end the process; none is known for 4.22.0.)
+    return startSingleThreaded(`threaded wasm failed to start: ${String((e as Error)?.message ?? e).split('\n')[0]}`);
   }
+}
 
+async function startSingleThreaded(reason?: string): Promise<ThreadedStart> {
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialise');
+  return { threads: 1, reason };
+}
+
+async function startThreaded(wasm: typeof import('@tensorflow/tfjs-backend-wasm'), wantThreads: number): Promise<number> {
   const recorded: Recorded = { prelude: bundlePrelude() };
   const blobTexts = new WeakMap<Blob, string>();
   const RealBlob = globalThis.Blob;
@@ -142,5 +153,5 @@ export async function startWasm(threads: number): Promise<ThreadedStart> {
     mutableOs.cpus = realCpus;
     mutableWorkerThreads.Worker = realWorker;
   }
-  return { threads: wasm.getThreadsCount() };
+  return wasm.getThreadsCount();
 }
