@@ -123,12 +123,18 @@ describe('wasm threads (fresh processes)', () => {
     expect(info.sum).toBe(4);
   });
 
-  it('prints no tfjs "install tfjs-node" banner on the cpu backend', () => {
+  it('prints no tfjs "install tfjs-node" banner on the cpu backend, even before initBackend', () => {
     const r = runNode(`
       const tf = require('@tensorflow/tfjs');
       require(${DIST_BACKEND}).initBackend('cpu').then(() => { tf.ones([3]).square().dataSync(); console.log('ok'); });`);
     expect(r.status).toBe(0);
     expect(r.stdout.trim()).toBe('ok');
     expect(r.stderr).toBe('');
+    const early = runNode(`
+      const tf = require('@tensorflow/tfjs');
+      require(${DIST_BACKEND});
+      tf.setBackend('cpu').then(() => { tf.ones([3]).square().dataSync(); console.log('ok'); });`);
+    expect(early.stdout.trim()).toBe('ok');
+    expect(early.stderr).toBe('');
   });
 });

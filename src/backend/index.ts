@@ -64,6 +64,8 @@ function silenceTfjsBanner(): void {
   const cpu = tf.findBackend('cpu') as unknown as { firstUse?: boolean } | null;
   if (cpu && 'firstUse' in cpu) cpu.firstUse = false;
 }
+// Also for code that builds models before choosing a backend (tfjs then starts on cpu).
+silenceTfjsBanner();
 
 async function activate(name: string): Promise<void> {
   let ok = false;
