@@ -28,7 +28,7 @@ export { expandInputs } from './vision/inputs';
 export { buildNet, parseNetList, NET_TITLES, NetOptions } from './models/nets';
 export { summarizeModel, formatSummary, ModelSummary, LayerRow } from './models/summary';
 export { modelDiagram } from './models/diagram';
-export { trainNet, TrainOptions, TrainResult, TRAIN_DEFAULTS, evaluateSplit, ReduceLROnPlateau, EarlyStopping, PlateauOptions, DEFAULT_PLATEAU, AugmentOptions, DEFAULT_AUGMENT, Rng, EpochRecord, readTrainState } from './train';
+export { trainNet, TrainOptions, TrainResult, TRAIN_DEFAULTS, evaluateSplit, ReduceLROnPlateau, EarlyStopping, PlateauOptions, DEFAULT_PLATEAU, AugmentOptions, DEFAULT_AUGMENT, Rng, EpochRecord, readTrainState, recalibrateBatchNorm } from './train';
 export { lineChart, Panel, Series } from './charts/lines';
 export { processVideo, summaryJson, VIDEO_DEFAULTS, ProcessVideoOptions, VideoResult, VideoProgress, VideoStart, StageTimes, FrameDecoder, Frame, VideoEncoder, FaceTracker, Track, iou, smoothScores, probeVideo, resolveSource, findFfmpeg, findFfprobe, VideoInfo, Source, FaceRow, TrackSummary, SummaryBuilder } from './video';
 export { setFastWasmKernels, BACKEND_NAMES, BackendOptions } from './backend';

@@ -5,6 +5,9 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { trainNet, evaluateSplit, crossEntropy, TrainOptions } from '../src/train/trainer';
 import { readTrainState, TRAIN_INFO } from '../src/train/state';
+import { recalibrateBatchNorm } from '../src/train/batchnorm';
+import { buildNet } from '../src/models/nets';
+import { facesToTensor } from '../src/preprocess/normalize';
 import { loadModelDir } from '../src/models/io';
 import { ROOT, runFer, tmpDir } from './helpers';
 import { synthSplit, writePrepared } from './trainData';
@@ -103,6 +106,25 @@ describe('trainNet', () => {
     const r = await trainNet({ ...base, data: { train: skewed, val }, out: tmpDir(), epochs: 1, classWeights: true });
     expect(Number.isFinite(r.history[0].loss)).toBe(true);
     expect(readTrainState(r.dirs.last).state.settings.classWeights).toBe(true);
+  });
+
+  it('recalibrates BatchNorm statistics to the average over clean faces, then restores momentum and dropout', () => {
+    const model = buildNet(2, 1, { width: 0.125 });
+    const faces = synthSplit(64, 5);
+    recalibrateBatchNorm(model, faces.images, 64, 64, 16);
+    const conv1 = tf.model({ inputs: model.inputs, outputs: model.getLayer('conv1').output as tf.SymbolicTensor });
+    const [, , movingMean, movingVar] = model.getLayer('bn1').getWeights();
+    // Expected: the mean over the 4 batches of each batch's per-channel mean and variance.
+    const expected = tf.tidy(() => {
+      const out = conv1.predict(facesToTensor(faces.images, 64)) as tf.Tensor4D;
+      const parts = tf.split(out, 4, 0).map((t) => tf.moments(t, [0, 1, 2]));
+      return [tf.addN(parts.map((m) => m.mean)).div(4), tf.addN(parts.map((m) => m.variance)).div(4)];
+    });
+    expect(maxAbsDiff(movingMean.dataSync() as Float32Array, expected[0].dataSync() as Float32Array)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(movingVar.dataSync() as Float32Array, expected[1].dataSync() as Float32Array)).toBeLessThan(1e-3);
+    expect((model.getLayer('bn1') as unknown as { momentum: number }).momentum).toBe(0.99);
+    expect((model.getLayer('drop1') as unknown as { rate: number }).rate).toBe(0.25);
+    model.dispose();
   });
 
   it('says clearly when there is nothing to resume or no validation split', async () => {

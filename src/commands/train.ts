@@ -20,6 +20,7 @@ interface TrainFlags {
   classWeights: boolean;
   weightDecay: number;
   width: number;
+  bnRecalibrate: number;
   backend: string;
   resume: boolean;
   earlyStop: number;
@@ -34,7 +35,7 @@ interface TrainFlags {
 }
 
 /** Flags whose values a run keeps for its whole life (stored in last/train-state.json). */
-const SAVED_SETTINGS = ['batchSize', 'lr', 'seed', 'augment', 'classWeights', 'weightDecay', 'width', 'plateauMonitor', 'plateauFactor',
+const SAVED_SETTINGS = ['batchSize', 'lr', 'seed', 'augment', 'classWeights', 'weightDecay', 'width', 'bnRecalibrate', 'plateauMonitor', 'plateauFactor',
   'plateauPatience', 'plateauCooldown', 'plateauMinDelta', 'minLr'];
 
 function monitorFlag(v: string): MonitorName {
@@ -83,6 +84,8 @@ export function register(program: Command): void {
     .option('--class-weights', 'weight the loss by inverse class frequency (helps rare classes such as Disgust)', d.classWeights)
     .addOption(new Option('--weight-decay <x>', 'decoupled weight decay (AdamW) on conv/dense kernels; 0 = plain Adam').default(d.weightDecay).argParser(numFlag('--weight-decay', 0, 1)))
     .addOption(widthOption())
+    .addOption(new Option('--bn-recalibrate <n>', 'after each epoch re-estimate BatchNorm statistics on n un-augmented training faces (0 = off)')
+      .default(d.bnRecalibrate).argParser(intFlag('--bn-recalibrate', 0)))
     .addOption(backendOption())
     .option('--resume', 'continue from <out>/net<k>/last with its saved settings (only --epochs and --early-stop may change)', false)
     .addOption(new Option('--early-stop <n>', 'stop after n epochs without a better val_acc (0 = off)').default(d.earlyStop).argParser(intFlag('--early-stop', 0)))
@@ -116,7 +119,7 @@ export function register(program: Command): void {
         for (const net of nets) {
           const r = await trainNet({
             net, data: opts.data, out: opts.out, epochs: opts.epochs, batchSize: opts.batchSize, lr: opts.lr, seed: opts.seed,
-            augment: opts.augment, classWeights: opts.classWeights, weightDecay: opts.weightDecay, width: opts.width, resume: opts.resume,
+            augment: opts.augment, classWeights: opts.classWeights, weightDecay: opts.weightDecay, width: opts.width, bnRecalibrate: opts.bnRecalibrate, resume: opts.resume,
             // On resume the saved --early-stop holds unless given again.
             earlyStop: opts.resume && !fromCli('earlyStop') ? undefined : opts.earlyStop,
             plateau: {

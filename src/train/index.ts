@@ -1,8 +1,9 @@
 // Training: the loop and its parts, usable without the CLI.
-export { trainNet, TrainOptions, TrainResult, TRAIN_DEFAULTS, evaluateSplit, balancedClassWeights } from './trainer';
+export { trainNet, TrainOptions, TrainResult, TRAIN_DEFAULTS, evaluateSplit, balancedClassWeights, crossEntropy } from './trainer';
 export { ReduceLROnPlateau, EarlyStopping, PlateauOptions, PlateauState, DEFAULT_PLATEAU, MonitorName, MONITORS } from './plateau';
 export { AugmentOptions, DEFAULT_AUGMENT, gatherBatch, warpFace } from './augment';
 export { Rng, RngState } from './rng';
 export { Adam, AdamOptions, AdamState } from './adam';
 export { EpochRecord, TrainState, readTrainState, TRAIN_STATE, OPTIMIZER_BIN, TRAIN_INFO } from './state';
 export { writeHistory, historyCsv, curvesChart, HISTORY_FILES } from './history';
+export { recalibrateBatchNorm } from './batchnorm';

@@ -47,6 +47,8 @@ export interface RunSettings {
   weightDecay: number;
   plateau: PlateauOptions;
   earlyStop: number;
+  /** Un-augmented training faces used to re-estimate BatchNorm statistics after each epoch (0 or absent: off). */
+  bnRecalibrate?: number;
 }
 
 /** Where inside an epoch an interrupted run stopped (absent when it stopped between epochs). */

@@ -11,6 +11,7 @@ import { buildNet } from '../models/nets';
 import { loadModelDir, saveModelDir } from '../models/io';
 import { bestModelDir, lastModelDir, netDir } from '../models/checkpoints';
 import { Adam } from './adam';
+import { recalibrateBatchNorm } from './batchnorm';
 import { AugmentOptions, DEFAULT_AUGMENT, gatherBatch } from './augment';
 import { writeHistory } from './history';
 import { EarlyStopping, MonitorName, PlateauOptions, ReduceLROnPlateau } from './plateau';
@@ -43,6 +44,8 @@ export interface TrainOptions {
   earlyStop?: number;
   /** Width multiplier of the net (1 = as documented). */
   width?: number;
+  /** After each epoch, re-estimate BatchNorm statistics on this many un-augmented training faces; 0 = off. */
+  bnRecalibrate?: number;
   /** Continue from <out>/net<k>/last with its saved settings. */
   resume?: boolean;
   /** Set `requested` (e.g. from a SIGINT handler) to stop after the current batch; `last` is saved first. */
@@ -63,6 +66,7 @@ export const TRAIN_DEFAULTS = {
   weightDecay: 0.01,
   earlyStop: 0,
   width: 1,
+  bnRecalibrate: 2048,
 } as const;
 
 export interface TrainResult {
@@ -198,6 +202,7 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
       weightDecay: opts.weightDecay ?? TRAIN_DEFAULTS.weightDecay,
       plateau,
       earlyStop: opts.earlyStop ?? TRAIN_DEFAULTS.earlyStop,
+      bnRecalibrate: opts.bnRecalibrate ?? TRAIN_DEFAULTS.bnRecalibrate,
     };
     model = buildNet(opts.net, settings.seed, { width: settings.width });
   }
@@ -306,6 +311,7 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
         }
       }
       bar.stop();
+      if (settings.bnRecalibrate) recalibrateBatchNorm(model, train.images, train.count, settings.bnRecalibrate, bs);
       const v = evaluateSplit(model, val);
       const rec: EpochRecord = {
         epoch: e, loss: lossSum / seen, acc: correct / seen, val_loss: v.loss, val_acc: v.acc, lr,
