@@ -6,6 +6,7 @@
 // asserts nothing.
 //
 //   node bench/video.js [--input FILE] [--models DIR] [--nets 1,2,3] [--runs N] [--detector wasm|native] [--detect-size PX]
+//                      [--no-worker]   (detect on the main thread, to see what the worker buys)
 //
 // Without --models it times random-weight nets of the real architectures (src/models buildNet): the same
 // compute as trained ones. Decode and encode run in ffmpeg processes in parallel with the JavaScript stages,
@@ -132,7 +133,7 @@ async function main() {
 
   // --- end to end, as `fer video in.mp4 out.mp4 [--every 3]` after start-up (models loaded once, reused)
   t0 = now();
-  const ready = await createPredictor({ modelsDir: models, nets, detector: engine, detect, detectInWorker: true });
+  const ready = await createPredictor({ modelsDir: models, nets, detector: engine, detect, detectInWorker: !process.argv.includes('--no-worker') });
   console.log(`start-up (backend + ${nets.length} models + detector and its worker + warm-up): ${Math.round(now() - t0)} ms`);
   const results = {};
   for (const [name, extra] of [['default', {}], ['--every 3', { every: 3 }], ['--no-video', { noVideo: true }]]) {
