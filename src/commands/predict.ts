@@ -1,10 +1,10 @@
 import { Command, Option } from 'commander';
 import { action, backendOption, examples, intFlag, numFlag } from './common';
-import { EXIT, FerError } from '../util/errors';
+import { EXIT } from '../util/errors';
 import { colorErr, info } from '../util/log';
 import { createProgress } from '../util/progress';
 import { CLASS_NAMES } from '../data/classes';
-import { NET_IDS } from '../models/checkpoints';
+import { parseNetList } from '../models/nets';
 import { DEFAULT_DETECT, DETECTOR_ENGINES, DetectorEngine } from '../vision/detector';
 import { DEFAULT_MARGIN } from '../vision/faces';
 import { expandInputs } from '../vision/inputs';
@@ -27,27 +27,19 @@ export interface ModelFlags {
   quiet: boolean;
 }
 
-function netList(v: string): number[] {
-  const ids = v.split(',').map((s) => s.trim());
-  const nets = ids.map(Number);
-  if (ids.some((s) => s === '') || nets.some((n) => !(NET_IDS as readonly number[]).includes(n))) {
-    throw new FerError(`--net ${v}: expected net ids from ${NET_IDS.join(', ')}, comma-separated (e.g. 1,3)`, EXIT.USAGE);
-  }
-  return [...new Set(nets)];
-}
-
-export function addModelOptions(cmd: Command): Command {
+/** Model, backend and detector flags of `fer predict`, `fer compare` and `fer video`; `detect` sets the defaults. */
+export function addModelOptions(cmd: Command, detect: Required<DetectOptions> = DEFAULT_DETECT): Command {
   return cmd
     .option('--models <dir>', 'checkpoints directory with net<k>/best models (from `fer train`)', DEFAULT_MODELS_DIR)
-    .option('--net <ids>', 'nets to ensemble, comma-separated, e.g. 1,3 (default: every trained net found)', netList)
+    .option('--net <ids>', 'nets to ensemble: 1, 2, 3, a list like 1,3, or all (default: every trained net found)', parseNetList)
     .option('--tta', 'also classify each face mirrored and average the scores', false)
     .addOption(backendOption())
     .addOption(new Option('--detector <engine>', 'face detector: auto (native OpenCV when installed, else OpenCV.js), wasm, native')
       .choices(DETECTOR_ENGINES as string[]).default('auto'))
-    .option('--detect-size <px>', 'detect on a copy whose long side is at most this (faster; boxes are mapped back)', intFlag('--detect-size', 24), DEFAULT_DETECT.detectSize)
-    .option('--min-face <px>', 'smallest face to find, in original-image pixels (never below the cascade\'s 24-px window in the detection copy)', intFlag('--min-face', 0), DEFAULT_DETECT.minFace)
-    .option('--scale-factor <f>', 'Haar pyramid step (smaller finds more, slower)', numFlag('--scale-factor', 1.01, 2), DEFAULT_DETECT.scaleFactor)
-    .option('--min-neighbors <n>', 'Haar overlapping detections needed to keep a face (higher: fewer false faces)', intFlag('--min-neighbors', 0), DEFAULT_DETECT.minNeighbors)
+    .option('--detect-size <px>', 'detect on a copy whose long side is at most this (faster; misses faces under ~24 px there; boxes are mapped back)', intFlag('--detect-size', 24), detect.detectSize)
+    .option('--min-face <px>', 'smallest face to find, in original-image pixels (never below the cascade\'s 24-px window in the detection copy)', intFlag('--min-face', 0), detect.minFace)
+    .option('--scale-factor <f>', 'Haar pyramid step (smaller finds more, slower)', numFlag('--scale-factor', 1.01, 2), detect.scaleFactor)
+    .option('--min-neighbors <n>', 'Haar overlapping detections needed to keep a face (higher: fewer false faces)', intFlag('--min-neighbors', 0), detect.minNeighbors)
     .option('--margin <f>', 'context added around each face before cropping, fraction of its side on each side', numFlag('--margin', 0, 1), DEFAULT_MARGIN)
     .option('-q, --quiet', 'no progress bar, notes or summary on stderr (errors still print)', false);
 }

@@ -1,16 +1,13 @@
 import { Command, Option } from 'commander';
-import { action, backendOption, examples, intFlag, numFlag } from './common';
+import { action, examples, intFlag, numFlag } from './common';
 import { EXIT, FerError } from '../util/errors';
 import { info } from '../util/log';
 import { Progress, createProgress } from '../util/progress';
-import { parseNetList } from '../models/nets';
-import { DETECTOR_ENGINES, DetectorEngine } from '../vision/detector';
-import { DEFAULT_MARGIN } from '../vision/faces';
-import { DEFAULT_MODELS_DIR } from '../vision/predict';
 import { OUTPUT_EXTENSIONS, X264_PRESETS } from '../video/encoder';
+import { ModelFlags, addModelOptions } from './predict';
 import { VIDEO_DEFAULTS, VideoResult, processVideo, summaryJson } from '../video/process';
 
-interface VideoFlags {
+interface VideoFlags extends ModelFlags {
   csv?: string;
   jsonl?: string;
   summaryJson?: string;
@@ -23,17 +20,6 @@ interface VideoFlags {
   duration?: number;
   preset: string;
   crf: number;
-  models: string;
-  net?: number[];
-  tta: boolean;
-  backend: string;
-  detector: DetectorEngine;
-  detectSize: number;
-  minFace: number;
-  scaleFactor: number;
-  minNeighbors: number;
-  margin: number;
-  quiet: boolean;
 }
 
 /**
@@ -155,19 +141,8 @@ export function register(program: Command): void {
     .option('--max-frames <n>', 'stop after n processed frames (default: all)', intFlag('--max-frames', 1))
     .option('--duration <s>', 'stop after this many seconds of input (default: all)', numFlag('--duration', 0.001))
     .addOption(new Option('--preset <name>', 'x264 speed preset (faster = bigger file)').choices(X264_PRESETS as unknown as string[]).default(d.preset))
-    .option('--crf <n>', 'x264 quality: 0 lossless … 51 worst', intFlag('--crf', 0, 51), d.crf)
-    .option('--models <dir>', 'checkpoints directory with net<k>/best models (from `fer train`)', DEFAULT_MODELS_DIR)
-    .option('--net <ids>', 'nets to ensemble: 1, 2, 3, a list like 1,3, or all (default: every trained net found)', parseNetList)
-    .option('--tta', 'also classify each face mirrored and average the scores', false)
-    .addOption(backendOption())
-    .addOption(new Option('--detector <engine>', 'face detector: auto (native OpenCV when installed, else OpenCV.js), wasm, native')
-      .choices(DETECTOR_ENGINES as string[]).default('auto'))
-    .option('--detect-size <px>', 'detect on a copy whose long side is at most this (smaller: faster, misses small faces)', intFlag('--detect-size', 24), d.detect.detectSize)
-    .option('--min-face <px>', 'smallest face to find, in frame pixels', intFlag('--min-face', 0), d.detect.minFace)
-    .option('--scale-factor <f>', 'Haar pyramid step (smaller finds more, slower)', numFlag('--scale-factor', 1.01, 2), d.detect.scaleFactor)
-    .option('--min-neighbors <n>', 'Haar overlapping detections needed to keep a face (higher: fewer false faces)', intFlag('--min-neighbors', 0), d.detect.minNeighbors)
-    .option('--margin <f>', 'context added around each face before cropping, fraction of its side on each side', numFlag('--margin', 0, 1), DEFAULT_MARGIN)
-    .option('-q, --quiet', 'no progress bar or summary on stderr (errors still print)', false)
+    .option('--crf <n>', 'x264 quality: 0 lossless … 51 worst', intFlag('--crf', 0, 51), d.crf);
+  addModelOptions(cmd, d.detect)
     .action(action(async (input: string, output: string | undefined, o: VideoFlags) => run(input, output, o)));
   examples(cmd, [
     'fer video in.mp4 out.mp4',
