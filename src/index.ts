@@ -33,3 +33,4 @@ export { lineChart, Panel, Series } from './charts/lines';
 export { processVideo, summaryJson, VIDEO_DEFAULTS, ProcessVideoOptions, VideoResult, VideoProgress, VideoStart, StageTimes, FrameDecoder, Frame, VideoEncoder, FaceTracker, Track, iou, smoothScores, probeVideo, resolveSource, findFfmpeg, findFfprobe, VideoInfo, Source, FaceRow, TrackSummary, SummaryBuilder } from './video';
 export { setFastWasmKernels, BACKEND_NAMES, BackendOptions } from './backend';
 export { foldForInference } from './models/fold';
+export { quantizeModelDirFloat16, float32ToFloat16Bits } from './models/quantize';
