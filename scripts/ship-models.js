@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+'use strict';
+// Ship trained nets: copy each net's `best` model from a `fer train --out` directory into checkpoints/ with
+// float16 weights, with its history and curves, then measure what was shipped on the validation split
+// (PublicTest), with and without TTA, into checkpoints/reports/ for the model card.
+//
+//   node scripts/ship-models.js --from /work/runs/ckpt [--from other-run] [--nets 1,2] [--to checkpoints] [--data data/prepared]
+//
+// A net found in several --from directories is taken from the one with the best validation accuracy.
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+
+const ROOT = path.resolve(__dirname, '..');
+const { quantizeModelDirFloat16 } = require(path.join(ROOT, 'dist', 'models', 'quantize'));
+
+function args(name) {
+  const out = [];
+  process.argv.forEach((a, i) => { if (a === `--${name}` && i + 1 < process.argv.length) out.push(process.argv[i + 1]); });
+  return out;
+}
+
+const froms = args('from');
+const to = path.resolve(args('to')[0] || path.join(ROOT, 'checkpoints'));
+const data = path.resolve(args('data')[0] || path.join(ROOT, 'data', 'prepared'));
+const nets = (args('nets')[0] || '1,2,3').split(',').map(Number);
+if (froms.length === 0) {
+  process.stderr.write('ship-models: give at least one --from DIR (a `fer train --out` directory)\n');
+  process.exit(2);
+}
+
+function bestValAcc(dir) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, 'best', 'train-info.json'), 'utf8')).val_acc;
+  } catch {
+    return -1;
+  }
+}
+
+async function main() {
+  const shipped = [];
+  for (const net of nets) {
+    const candidates = froms.map((f) => path.join(f, `net${net}`)).filter((d) => fs.existsSync(path.join(d, 'best', 'model.json')));
+    if (candidates.length === 0) continue;
+    const src = candidates.sort((a, b) => bestValAcc(b) - bestValAcc(a))[0];
+    const dst = path.join(to, `net${net}`);
+    fs.mkdirSync(dst, { recursive: true });
+    const { bytesBefore, bytesAfter } = await quantizeModelDirFloat16(path.join(src, 'best'), path.join(dst, 'best'));
+    for (const f of ['history.json', 'history.csv', 'curves.svg', 'curves.png']) {
+      if (fs.existsSync(path.join(src, f))) fs.copyFileSync(path.join(src, f), path.join(dst, f));
+    }
+    process.stderr.write(`net${net}: ${src} (val_acc ${(bestValAcc(src) * 100).toFixed(2)}%) → ${dst}/best, weights ${(bytesBefore / 1e6).toFixed(1)} → ${(bytesAfter / 1e6).toFixed(1)} MB\n`);
+    shipped.push(net);
+  }
+  if (shipped.length === 0) {
+    process.stderr.write('ship-models: no net<k>/best found in the --from directories\n');
+    process.exit(1);
+  }
+  const reports = path.join(to, 'reports');
+  for (const tta of [false, true]) {
+    const argv = [path.join(ROOT, 'bin', 'fer'), 'eval', '--data', data, '--split', 'val', '--models', to, '--net', shipped.join(','),
+      '--confusion', '--out', tta ? path.join(reports, 'tta') : reports, '--json', ...(tta ? ['--tta'] : [])];
+    process.stderr.write(`$ fer ${argv.slice(1).join(' ')}\n`);
+    const r = spawnSync(process.execPath, argv, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+    if (r.status !== 0) process.exit(r.status || 1);
+    fs.mkdirSync(reports, { recursive: true });
+    fs.writeFileSync(path.join(reports, `eval-val${tta ? '-tta' : ''}.json`), r.stdout);
+  }
+  process.stderr.write(`reports in ${reports}\n`);
+}
+
+main().catch((e) => {
+  process.stderr.write(`ship-models: ${e && e.message ? e.message : String(e)}\n`);
+  process.exit(1);
+});
