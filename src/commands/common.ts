@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { EXIT, FerError, isFerError } from '../util/errors';
 import { colorErr } from '../util/log';
+import { BACKEND_NAMES } from '../backend';
 
 let lastExitCode: number = EXIT.OK;
 
@@ -54,7 +55,7 @@ export function numFlag(name: string, min = -Infinity, max = Infinity): (v: stri
 
 /** The --backend option every computing command takes. */
 export function backendOption(): Option {
-  return new Option('--backend <name>', 'compute backend: auto, tensorflow, webgpu, wasm, cpu (env FER_BACKEND)').default('auto');
+  return new Option('--backend <name>', 'compute backend (env FER_BACKEND overrides auto)').choices(['auto', ...BACKEND_NAMES]).default('auto');
 }
 
 /** Append an example block to a command's --help. */

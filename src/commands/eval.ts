@@ -6,6 +6,7 @@ import { CLASS_NAMES } from '../data/classes';
 import { SPLITS, Split, SplitName } from '../data/dataset';
 import { parseNetList } from '../models/nets';
 import { LoadedNet, loadNets } from '../models/classifier';
+import { DEFAULT_MODELS_DIR } from '../models/checkpoints';
 import { DEFAULT_EVAL_BATCH, ModelReport, reportScores, scoreNets } from '../eval/evaluate';
 import { fitEnsembleWeights } from '../eval/ensemble';
 import { emptySplitError, loadEvalSplit, preparedSplitRows } from '../eval/data';
@@ -16,7 +17,6 @@ import { EXIT, FerError } from '../util/errors';
 import { color, info, warn } from '../util/log';
 import { createProgress } from '../util/progress';
 
-export const DEFAULT_MODELS_DIR = 'checkpoints';
 export const DEFAULT_REPORTS_DIR = 'reports';
 
 interface EvalFlags {

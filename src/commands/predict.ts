@@ -8,7 +8,8 @@ import { parseNetList } from '../models/nets';
 import { DEFAULT_DETECT, DETECTOR_ENGINES, DetectorEngine } from '../vision/detector';
 import { DEFAULT_MARGIN } from '../vision/faces';
 import { expandInputs } from '../vision/inputs';
-import { DEFAULT_MODELS_DIR, Predictor, confidenceOf, createPredictor } from '../vision/predict';
+import { Predictor, confidenceOf, createPredictor } from '../vision/predict';
+import { DEFAULT_MODELS_DIR } from '../models/checkpoints';
 import { FileResult, planOutputs, predictFiles } from '../vision/batch';
 import { DetectOptions, FacePrediction } from '../vision/types';
 
@@ -123,6 +124,7 @@ async function run(inputs: string[], o: PredictFlags): Promise<number> {
   let withFace = 0;
   let failed = problems.length;
   let done = 0;
+  let read = 0;
   const started = performance.now();
   // Ctrl-C: finish the current image, print what was found and the summary, exit 130. A second one kills.
   let interrupted = false;
@@ -132,6 +134,7 @@ async function run(inputs: string[], o: PredictFlags): Promise<number> {
   try {
     for await (const r of predictFiles(files, predictor, { detect: detectOptions(o), outputs })) {
       done++;
+      if (r.width > 0) read++; // decoded, whatever happened to --out
       faces += r.faces.length;
       if (r.faces.length > 0) withFace++;
       if (r.error) {
@@ -155,7 +158,6 @@ async function run(inputs: string[], o: PredictFlags): Promise<number> {
   if (o.json) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
   const total = done + problems.length;
   if (!o.quiet && (total > 1 || interrupted)) {
-    const read = done - (failed - problems.length);
     const secs = (performance.now() - started) / 1000;
     info(`${interrupted ? `interrupted after ${done} of ${files.length} images; ` : ''}${total} inputs: ${faces} face${faces === 1 ? '' : 's'} in ${withFace} image${withFace === 1 ? '' : 's'}, `
       + `${read - withFace} without a face, ${failed} failed · ${(secs * 1000 / Math.max(1, done)).toFixed(0)} ms/image, `

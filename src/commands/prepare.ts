@@ -38,7 +38,7 @@ export function register(program: Command): void {
     .argument('<csv>', 'FER2013 CSV with header emotion,pixels,Usage; gzip detected by its magic bytes')
     .option('-o, --out <dir>', 'output directory (replaced only if it holds a prepared dataset)', DEFAULT_PREPARED_DIR)
     .option('--val-fraction <f>', 'when the CSV has no PublicTest rows, move this fraction of train to val (per class, seeded); 0 = off', fractionFlag, 0)
-    .option('--seed <n>', 'seed for --val-fraction', intFlag('--seed', 0), 42)
+    .option('--seed <n>', 'seed for --val-fraction', intFlag('--seed', 0, 2 ** 32 - 1), 42)
     .option('--min-std <n>', 'drop blank or near-constant images whose grey-level std is below this; 0 keeps all', numFlag('--min-std', 0), 3)
     .option('--keep-duplicates', 'keep repeated images within a split; otherwise one copy is kept, and none when their labels disagree (default: off)')
     .option('--keep-leaks', 'keep train images that also occur in val/test, and val images also in test; otherwise they are dropped from train/val (default: off)')

@@ -7,6 +7,9 @@ import { MODEL_JSON } from './io';
  *   <models>/net<k>/best/   model.json + weights.bin of the best epoch by validation accuracy
  *   <models>/net<k>/last/   the last finished epoch, plus training state for --resume
  */
+/** Where `fer train` writes and eval/predict/video read models unless --models/--out say otherwise. */
+export const DEFAULT_MODELS_DIR = 'checkpoints';
+
 export const NET_IDS = [1, 2, 3] as const;
 export type NetId = (typeof NET_IDS)[number];
 

@@ -27,11 +27,16 @@ export async function loadNets(modelsDir: string, nets?: number[], opts: { fold?
     throw new FerError(`--net ${missing.join(',')}: no trained model in ${modelsDir} for net ${missing.join(', ')} (found: ${found.join(', ')})`);
   }
   const out: LoadedNet[] = [];
-  for (const net of want) {
-    const model = await loadModelDir(bestModelDir(modelsDir, net));
-    const folded = opts.fold === false ? model : foldForInference(model);
-    if (folded !== model) model.dispose();
-    out.push({ net, model: folded });
+  try {
+    for (const net of want) {
+      const model = await loadModelDir(bestModelDir(modelsDir, net));
+      const folded = opts.fold === false ? model : foldForInference(model);
+      if (folded !== model) model.dispose();
+      out.push({ net, model: folded });
+    }
+  } catch (e) {
+    out.forEach((n) => n.model.dispose());
+    throw e;
   }
   return out;
 }

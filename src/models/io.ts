@@ -86,5 +86,10 @@ export function dirLoader(dir: string): tf.io.IOHandler {
 
 export async function loadModelDir(dir: string): Promise<tf.LayersModel> {
   if (!fs.existsSync(path.join(dir, MODEL_JSON))) throw new FerError(`${dir}: no ${MODEL_JSON} (not a model directory)`);
-  return tf.loadLayersModel(dirLoader(dir));
+  try {
+    return await tf.loadLayersModel(dirLoader(dir));
+  } catch (e) {
+    if (e instanceof FerError) throw e;
+    throw new FerError(`${dir}: not a loadable model (${(e as Error).message})`);
+  }
 }

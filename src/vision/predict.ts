@@ -2,12 +2,12 @@ import * as tf from '@tensorflow/tfjs';
 import { BackendInfo, initBackend } from '../backend';
 import { CLASS_NAMES, ClassName, IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
 import { LoadedNet, ensembleScores, loadNets, predictScores } from '../models/classifier';
+import { DEFAULT_MODELS_DIR } from '../models/checkpoints';
 import { DetectorEngine, createDetector, nativeAvailable } from './detector';
 import { AsyncFaceDetector, createWorkerDetector, inThread } from './detectWorker';
 import { DEFAULT_MARGIN, cropFaces } from './faces';
 import { Box, DetectOptions, FaceDetector, FacePrediction } from './types';
 
-export const DEFAULT_MODELS_DIR = 'checkpoints';
 
 export interface PredictorOptions {
   /** Checkpoints directory with net<k>/best models (default `checkpoints`). */
