@@ -231,9 +231,12 @@ export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult>
     throw e;
   }
 
-  const expectedFrames = live ? undefined : video.frameCount
+  // One expected count, capped by --duration and --max-frames, for both the start and the per-frame progress.
+  let expectedFrames = live ? undefined : video.frameCount
     ?? (video.durationS && video.avgFps ? Math.round(video.durationS * video.avgFps) : undefined);
-  o.onStart?.({ source, video, predictor, expectedFrames: o.maxFrames && expectedFrames ? Math.min(o.maxFrames, expectedFrames) : o.maxFrames ?? expectedFrames });
+  if (expectedFrames !== undefined && o.durationS !== undefined && video.avgFps) expectedFrames = Math.min(expectedFrames, Math.ceil(o.durationS * video.avgFps));
+  if (o.maxFrames !== undefined) expectedFrames = expectedFrames !== undefined ? Math.min(expectedFrames, o.maxFrames) : o.maxFrames;
+  o.onStart?.({ source, video, predictor, expectedFrames });
 
   const stages: StageTimes = { decodeWait: 0, gray: 0, detect: 0, classify: 0, annotate: 0, encode: 0 };
   const tracker = new FaceTracker({ memoryFrames: Math.max(2 * every, Math.round(video.fps > 0 ? video.fps : 25)) });
