@@ -127,6 +127,22 @@ describe('trainNet', () => {
     model.dispose();
   });
 
+  it('--resume can change the BatchNorm recalibration; states from before it existed get the default', async () => {
+    const out = tmpDir();
+    await trainNet({ ...base, out, epochs: 1, bnRecalibrate: 0 });
+    const last = path.join(out, 'net2', 'last');
+    expect(readTrainState(last).state.settings.bnRecalibrate).toBe(0);
+    await trainNet({ ...base, out, epochs: 2, resume: true, bnRecalibrate: 32 });
+    expect(readTrainState(last).state.settings.bnRecalibrate).toBe(32);
+    // A state written before the setting existed.
+    const file = path.join(last, 'train-state.json');
+    const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    delete json.settings.bnRecalibrate;
+    fs.writeFileSync(file, JSON.stringify(json));
+    await trainNet({ ...base, out, epochs: 3, resume: true });
+    expect(readTrainState(last).state.settings.bnRecalibrate).toBe(2048);
+  });
+
   it('says clearly when there is nothing to resume or no validation split', async () => {
     await expect(trainNet({ ...base, out: tmpDir(), epochs: 1, resume: true })).rejects.toThrow(/--resume: no checkpoint to resume in .*net2\/last/);
     const dir = writePrepared(path.join(tmpDir(), 'p'), { train, val: synthSplit(0, 1) });

@@ -36,7 +36,7 @@ interface TrainFlags {
 }
 
 /** Flags whose values a run keeps for its whole life (stored in last/train-state.json). */
-const SAVED_SETTINGS = ['batchSize', 'lr', 'seed', 'augment', 'classWeights', 'weightDecay', 'width', 'bnRecalibrate', 'plateauMonitor', 'plateauFactor',
+const SAVED_SETTINGS = ['batchSize', 'lr', 'seed', 'augment', 'classWeights', 'weightDecay', 'width', 'plateauMonitor', 'plateauFactor',
   'plateauPatience', 'plateauCooldown', 'plateauMinDelta', 'minLr'];
 
 function monitorFlag(v: string): MonitorName {
@@ -88,7 +88,7 @@ export function register(program: Command): void {
     .addOption(new Option('--bn-recalibrate <n>', 'after each epoch re-estimate BatchNorm statistics on n un-augmented training faces (0 = off)')
       .default(d.bnRecalibrate).argParser(intFlag('--bn-recalibrate', 0)))
     .addOption(backendOption())
-    .option('--resume', 'continue from <out>/net<k>/last with its saved settings (only --epochs and --early-stop may change)', false)
+    .option('--resume', 'continue from <out>/net<k>/last with its saved settings (only --epochs, --early-stop and --bn-recalibrate may change)', false)
     .addOption(new Option('--early-stop <n>', 'stop after n epochs without a better val_acc (0 = off)').default(d.earlyStop).argParser(intFlag('--early-stop', 0)))
     .addOption(new Option('--plateau-monitor <m>', `metric ReduceLROnPlateau watches: ${MONITORS.join(', ')}`).default(p.monitor).argParser(monitorFlag))
     .addOption(new Option('--plateau-factor <f>', 'multiply the LR by f when the metric plateaus').default(p.factor).argParser(numFlag('--plateau-factor', 1e-6, 0.999999)))
@@ -120,7 +120,8 @@ export function register(program: Command): void {
         for (const net of nets) {
           const r = await trainNet({
             net, data: opts.data, out: opts.out, epochs: opts.epochs, batchSize: opts.batchSize, lr: opts.lr, seed: opts.seed,
-            augment: opts.augment, classWeights: opts.classWeights, weightDecay: opts.weightDecay, width: opts.width, bnRecalibrate: opts.bnRecalibrate, resume: opts.resume,
+            augment: opts.augment, classWeights: opts.classWeights, weightDecay: opts.weightDecay, width: opts.width, resume: opts.resume,
+            bnRecalibrate: opts.resume && !fromCli('bnRecalibrate') ? undefined : opts.bnRecalibrate,
             // On resume the saved --early-stop holds unless given again.
             earlyStop: opts.resume && !fromCli('earlyStop') ? undefined : opts.earlyStop,
             plateau: {

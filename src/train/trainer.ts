@@ -46,7 +46,7 @@ export interface TrainOptions {
   width?: number;
   /** After each epoch, re-estimate BatchNorm statistics on this many un-augmented training faces; 0 = off. */
   bnRecalibrate?: number;
-  /** Continue from <out>/net<k>/last with its saved settings. */
+  /** Continue from <out>/net<k>/last with its saved settings (except epochs, earlyStop and bnRecalibrate). */
   resume?: boolean;
   /** Set `requested` (e.g. from a SIGINT handler) to stop after the current batch; `last` is saved first. */
   stop?: { requested: boolean };
@@ -206,8 +206,16 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
     };
     model = buildNet(opts.net, settings.seed, { width: settings.width });
   }
-  // A later --early-stop on resume is honoured: it decides only when to stop, not what is computed.
-  if (opts.resume && opts.earlyStop !== undefined) settings = { ...settings, earlyStop: opts.earlyStop };
+  // On resume --early-stop and --bn-recalibrate may change: the first decides only when to stop, the second only
+  // touches BatchNorm's moving statistics, which training never reads (it normalises with batch statistics).
+  // States written before recalibration existed get the default.
+  if (opts.resume) {
+    settings = {
+      ...settings,
+      earlyStop: opts.earlyStop ?? settings.earlyStop,
+      bnRecalibrate: opts.bnRecalibrate ?? settings.bnRecalibrate ?? TRAIN_DEFAULTS.bnRecalibrate,
+    };
+  }
 
   const layerVars = model.trainableWeights;
   const vars = layerVars.map((w) => w.read() as tf.Variable);
