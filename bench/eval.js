@@ -10,16 +10,13 @@
 
 const os = require('os');
 const path = require('path');
+const { arg, load } = require('./util');
 
 const dist = path.join(__dirname, '..', 'dist');
 const tf = require('@tensorflow/tfjs');
 const { initBackend } = require(path.join(dist, 'backend'));
 const { scoreNets, reportScores } = require(path.join(dist, 'eval', 'evaluate'));
 
-function arg(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
 
 /** The real architectures when src/models has them; otherwise a small stand-in CNN (said so in the output). */
 function builder() {
@@ -54,7 +51,6 @@ function randomSplit(count) {
   return { images, labels, count };
 }
 
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 const fmt = (v) => (v >= 100 ? Math.round(v).toString() : v.toFixed(1));
 
 async function main() {

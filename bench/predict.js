@@ -13,6 +13,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { arg, load, median } = require('./util');
 const { spawnSync } = require('child_process');
 
 const ROOT = path.join(__dirname, '..');
@@ -25,14 +26,8 @@ const { predictFiles } = require(path.join(dist, 'vision', 'batch'));
 const { loadImage } = require(path.join(dist, 'vision', 'image'));
 const { cropFaces } = require(path.join(dist, 'vision', 'faces'));
 
-function arg(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
 
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const f1 = (v) => v.toFixed(1);
 /** CPU time of the whole process (all threads), ms: less sensitive to other load than wall time. */

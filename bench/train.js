@@ -17,16 +17,13 @@
 
 const os = require('os');
 const path = require('path');
+const { arg, load } = require('./util');
 const { spawnSync } = require('child_process');
 
 const dist = path.join(__dirname, '..', 'dist');
 const tf = require('@tensorflow/tfjs');
 const { initBackend, BACKEND_NAMES, setFastWasmKernels } = require(path.join(dist, 'backend'));
 
-function arg(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
 const flag = (name) => process.argv.includes(`--${name}`);
 
 const BATCH = Number(arg('batch', '64'));
@@ -37,7 +34,6 @@ const JSON_OUT = flag('json');
 // Best of N measurements (each figure separately): on a shared machine the best run is the least disturbed.
 const REPEAT = Number(arg('repeat', '1'));
 
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 const fmt = (v) => (v === undefined ? '—' : v >= 100 ? Math.round(v).toString() : v.toFixed(1));
 const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : '—');
 const out = (s) => { if (!JSON_OUT) console.log(s); };

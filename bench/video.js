@@ -16,6 +16,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { arg, load, median } = require('./util');
 
 const ROOT = path.join(__dirname, '..');
 const dist = path.join(ROOT, 'dist');
@@ -26,14 +27,8 @@ const { rgbToGray, cropFaces } = require(path.join(dist, 'vision', 'faces'));
 const { annotateRgb } = require(path.join(dist, 'vision', 'annotate'));
 const { processVideo, VIDEO_DEFAULTS, FrameDecoder, VideoEncoder, findFfmpeg, findFfprobe, probeVideo, resolveSource, ffmpegFeatures } = require(path.join(dist, 'video'));
 
-function arg(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
 
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 const now = () => Number(process.hrtime.bigint()) / 1e6;
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const f1 = (v) => v.toFixed(1);
 const f2 = (v) => v.toFixed(2);
 

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
+import { relativeError } from './helpers';
 
 // The wasm training kernels against tfjs' reference cpu backend, on seeded random inputs.
 
@@ -14,18 +15,6 @@ function seeded(seed: number): () => number {
 function randomArray(n: number, seed: number): Float32Array {
   const next = seeded(seed);
   return Float32Array.from({ length: n }, next);
-}
-
-/** max |a − b| / max |b|: the error relative to the reference's scale. */
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
 }
 
 async function on<T>(backend: 'cpu' | 'wasm', fn: () => T): Promise<T> {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, setFastWasmKernels } from '../src/backend';
+import { relativeError } from './helpers';
 
 // Training on the wasm backend end to end: a tiny CNN with every layer kind the fer nets use.
 
@@ -43,16 +44,6 @@ function tinyNet(): tf.Sequential {
   m.add(tf.layers.dropout({ rate: 0 }));
   m.add(tf.layers.dense({ units: CLASSES, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }));
   return m;
-}
-
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
 }
 
 const data = tinyDataset(24, 7);

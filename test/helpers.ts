@@ -39,3 +39,15 @@ export function runFer(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
     input: opts.input,
   });
 }
+
+/** max |a − b| / max |b|: the error relative to the reference's scale. */
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / scale;
+}
