@@ -143,6 +143,22 @@ describe('trainNet', () => {
     expect(readTrainState(last).state.settings.bnRecalibrate).toBe(2048);
   });
 
+  it('--resume can step the LR and change the plateau options, carrying on from the saved weights', async () => {
+    const out = tmpDir();
+    await trainNet({ ...base, out, epochs: 1 });
+    const last = path.join(out, 'net2', 'last');
+    const before = weights(last);
+    // A new monitor starts a fresh count: epoch 2 sets its best; with min-delta 10 epoch 3 cannot improve on it, so
+    // with patience 1 the plateau fires after epoch 3.
+    const r = await trainNet({ ...base, out, epochs: 3, resume: true, resumeSchedule: { lr: 5e-4, plateau: { monitor: 'loss', patience: 1, factor: 0.2, minDelta: 10 } } });
+    expect(r.history.map((h) => h.lr)).toEqual([3e-3, 5e-4, 5e-4]);
+    const { state } = readTrainState(last);
+    expect(state.settings.lr).toBe(3e-3);
+    expect(state.settings.plateau).toMatchObject({ monitor: 'loss', patience: 1, factor: 0.2, minDelta: 10, minLr: 1e-5 });
+    expect(state.lr).toBeCloseTo(1e-4, 12);
+    expect(maxAbsDiff(weights(last), before)).toBeGreaterThan(0);
+  });
+
   it('says clearly when there is nothing to resume or no validation split', async () => {
     await expect(trainNet({ ...base, out: tmpDir(), epochs: 1, resume: true })).rejects.toThrow(/--resume: no checkpoint to resume in .*net2\/last/);
     const dir = writePrepared(path.join(tmpDir(), 'p'), { train, val: synthSplit(0, 1) });
@@ -197,10 +213,16 @@ describe('fer train (CLI)', () => {
 
     // --resume picks it up (saved settings win, with a warning naming the ignored flag) and finishes the epoch.
     const target = state.epoch + 1;
-    const r = runFer(['train', '--net', '1', '--data', data, '--out', out, '--epochs', String(target), '--resume', '--lr', '0.5', '--json']);
-    expect(r.stderr).toMatch(/ignoring --lr/);
+    const r = runFer(['train', '--net', '1', '--data', data, '--out', out, '--epochs', String(target), '--resume', '--lr', '0.5', '--set-lr', '0.0004',
+      '--plateau-patience', '5', '--json']);
+    expect(r.stderr).toMatch(/ignoring --lr\b/);
+    expect(r.stderr).toMatch(/LR set to 4\.0e-4 \(was 1\.0e-3\)/);
     expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout).epochs).toBe(target);
+    const result = JSON.parse(r.stdout);
+    expect(result.epochs).toBe(target);
+    expect(result.history[target - 1].lr).toBe(0.0004);
     expect(readTrainState(last).state.settings.lr).toBe(0.001);
+    expect(readTrainState(last).state.settings.plateau.patience).toBe(5);
+    expect(runFer(['train', '--net', '1', '--data', data, '--out', out, '--set-lr', '0.1']).stderr).toMatch(/--set-lr .*use it with --resume/);
   });
 });

@@ -14,6 +14,7 @@ interface TrainFlags {
   epochs: number;
   batchSize: number;
   lr: number;
+  setLr?: number;
   data: string;
   out: string;
   seed: number;
@@ -36,8 +37,11 @@ interface TrainFlags {
 }
 
 /** Flags whose values a run keeps for its whole life (stored in last/train-state.json). */
-const SAVED_SETTINGS = ['batchSize', 'lr', 'seed', 'augment', 'classWeights', 'weightDecay', 'width', 'plateauMonitor', 'plateauFactor',
-  'plateauPatience', 'plateauCooldown', 'plateauMinDelta', 'minLr'];
+const SAVED_SETTINGS = ['batchSize', 'lr', 'seed', 'augment', 'classWeights', 'weightDecay', 'width'];
+
+/** ReduceLROnPlateau flags: on --resume, those given change the schedule from then on. */
+const PLATEAU_FLAGS = { plateauMonitor: 'monitor', plateauFactor: 'factor', plateauPatience: 'patience', plateauCooldown: 'cooldown',
+  plateauMinDelta: 'minDelta', minLr: 'minLr' } as const;
 
 function monitorFlag(v: string): MonitorName {
   if (!(MONITORS as readonly string[]).includes(v)) throw new FerError(`--plateau-monitor ${v}: choose one of ${MONITORS.join(', ')}`, EXIT.USAGE);
@@ -88,7 +92,8 @@ export function register(program: Command): void {
     .addOption(new Option('--bn-recalibrate <n>', 'after each epoch re-estimate BatchNorm statistics on n un-augmented training faces (0 = off)')
       .default(d.bnRecalibrate).argParser(intFlag('--bn-recalibrate', 0)))
     .addOption(backendOption())
-    .option('--resume', 'continue from <out>/net<k>/last with its saved settings (only --epochs, --early-stop and --bn-recalibrate may change)', false)
+    .option('--resume', 'continue from <out>/net<k>/last with its saved settings (only --epochs, --early-stop, --bn-recalibrate, --set-lr and the plateau flags may change)', false)
+    .addOption(new Option('--set-lr <x>', 'with --resume: continue with this LR (a manual step of the schedule; ReduceLROnPlateau goes on from it)').argParser(numFlag('--set-lr', 0)))
     .addOption(new Option('--early-stop <n>', 'stop after n epochs without a better val_acc (0 = off)').default(d.earlyStop).argParser(intFlag('--early-stop', 0)))
     .addOption(new Option('--plateau-monitor <m>', `metric ReduceLROnPlateau watches: ${MONITORS.join(', ')}`).default(p.monitor).argParser(monitorFlag))
     .addOption(new Option('--plateau-factor <f>', 'multiply the LR by f when the metric plateaus').default(p.factor).argParser(numFlag('--plateau-factor', 1e-6, 0.999999)))
@@ -105,6 +110,9 @@ export function register(program: Command): void {
       }
       const nets = parseNetList(opts.net);
       const fromCli = (key: string): boolean => command.getOptionValueSource(key) === 'cli';
+      if (opts.setLr !== undefined && !opts.resume) throw new FerError('--set-lr changes the LR of a run being resumed: use it with --resume (or use --lr)', EXIT.USAGE);
+      const plateauChanges = Object.fromEntries(Object.entries(PLATEAU_FLAGS).filter(([flag]) => fromCli(flag))
+        .map(([flag, key]) => [key, opts[flag as keyof typeof PLATEAU_FLAGS]]));
       if (opts.resume) {
         const ignored = SAVED_SETTINGS.filter(fromCli);
         if (ignored.length > 0) {
@@ -128,6 +136,7 @@ export function register(program: Command): void {
               monitor: opts.plateauMonitor, factor: opts.plateauFactor, patience: opts.plateauPatience, cooldown: opts.plateauCooldown,
               minDelta: opts.plateauMinDelta, minLr: opts.minLr,
             },
+            resumeSchedule: { lr: opts.setLr, plateau: plateauChanges },
             stop,
           });
           results.push(r);
@@ -144,6 +153,7 @@ export function register(program: Command): void {
     'fer train --net 1 --epochs 15',
     'fer train --net all --data data/prepared --out checkpoints --class-weights',
     'fer train --net 3 --resume --epochs 30      # continue net 3 up to epoch 30',
+    'fer train --net 1 --resume --epochs 40 --set-lr 0.0002 --plateau-patience 2   # step the LR down by hand',
     'fer train --net 2 --plateau-monitor val_acc --plateau-patience 2 --early-stop 6',
     'fer train --summary --net 3',
   ]);

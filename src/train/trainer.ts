@@ -48,6 +48,12 @@ export interface TrainOptions {
   bnRecalibrate?: number;
   /** Continue from <out>/net<k>/last with its saved settings (except epochs, earlyStop and bnRecalibrate). */
   resume?: boolean;
+  /**
+   * With `resume`: change the LR schedule from this point on, as one would by hand between sessions. `lr` replaces
+   * the current LR (a manual step); `plateau` replaces the given ReduceLROnPlateau options. Weights, optimizer
+   * moments and data order are untouched. Ignored without `resume`.
+   */
+  resumeSchedule?: { lr?: number; plateau?: Partial<PlateauOptions> };
   /** Set `requested` (e.g. from a SIGINT handler) to stop after the current batch; `last` is saved first. */
   stop?: { requested: boolean };
   /** Progress bars on stderr (only drawn on a TTY). Default true. */
@@ -209,11 +215,14 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
   // On resume --early-stop and --bn-recalibrate may change: the first decides only when to stop, the second only
   // touches BatchNorm's moving statistics, which training never reads (it normalises with batch statistics).
   // States written before recalibration existed get the default.
+  const schedule = opts.resume ? opts.resumeSchedule ?? {} : {};
+  const monitorBefore = settings.plateau.monitor;
   if (opts.resume) {
     settings = {
       ...settings,
       earlyStop: opts.earlyStop ?? settings.earlyStop,
       bnRecalibrate: opts.bnRecalibrate ?? settings.bnRecalibrate ?? TRAIN_DEFAULTS.bnRecalibrate,
+      plateau: new ReduceLROnPlateau({ ...settings.plateau, ...schedule.plateau }).options,
     };
   }
 
@@ -234,10 +243,15 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
     const shapes = vars.map((v) => v.shape);
     if (JSON.stringify(shapes) !== JSON.stringify(s.optimizer.shapes)) throw new FerError(`${path.join(dirs.last, TRAIN_STATE)}: optimizer state does not match the model's variables`);
     adam.setState(resumed.optimizer);
-    plateau.setState(s.plateau);
+    // A plateau count kept for a different metric means nothing for the new one.
+    if (settings.plateau.monitor === monitorBefore) plateau.setState(s.plateau);
     early.setState(s.earlyStop);
     rng = new Rng(s.rng);
     ({ epoch, lr, history, best, partial, stoppedEarly } = s);
+    if (schedule.lr !== undefined && schedule.lr !== lr) {
+      log(`${title}: LR set to ${fmtLr(schedule.lr)} (was ${fmtLr(lr)})`);
+      lr = schedule.lr;
+    }
     log(`${title}: resuming after epoch ${epoch}${partial ? ` (+${partial.batch} batches of epoch ${epoch + 1})` : ''}, LR ${fmtLr(lr)}`);
   }
 
