@@ -62,3 +62,26 @@ export function backendOption(): Option {
 export function examples(cmd: Command, lines: string[]): Command {
   return cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
 }
+
+/**
+ * The first SIGINT/SIGTERM prints `stopping` and calls `onFirst`, which asks the work to wind down and save what it
+ * has; a second one exits 130 at once (outputs are atomic, so that is safe too). Returns the uninstaller.
+ */
+export function onStopSignals(stopping: string, onFirst: () => void): () => void {
+  let signalled = false;
+  const handler = (sig: NodeJS.Signals): void => {
+    if (signalled) {
+      process.stderr.write(`\n${sig} again: exiting without saving\n`);
+      process.exit(EXIT.INTERRUPTED);
+    }
+    signalled = true;
+    process.stderr.write(`\n${sig}: ${stopping} (again to quit at once)\n`);
+    onFirst();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { action, backendOption, examples, intFlag, numFlag } from './common';
+import { action, backendOption, examples, intFlag, numFlag, onStopSignals } from './common';
 import { netOption, printSummaries, widthOption } from './models';
 import { initBackend } from '../backend';
 import { parseNetList } from '../models/nets';
@@ -46,27 +46,6 @@ const PLATEAU_FLAGS = { plateauMonitor: 'monitor', plateauFactor: 'factor', plat
 function monitorFlag(v: string): MonitorName {
   if (!(MONITORS as readonly string[]).includes(v)) throw new FerError(`--plateau-monitor ${v}: choose one of ${MONITORS.join(', ')}`, EXIT.USAGE);
   return v as MonitorName;
-}
-
-/**
- * SIGINT/SIGTERM ask the loop to stop after the current batch (it then saves `last`); a second signal exits at
- * once, which is still safe: checkpoints are written to a temp directory and renamed.
- */
-function installStopHandlers(stop: { requested: boolean }): () => void {
-  const handler = (sig: NodeJS.Signals): void => {
-    if (stop.requested) {
-      process.stderr.write(`\n${sig} again: exiting without saving\n`);
-      process.exit(EXIT.INTERRUPTED);
-    }
-    stop.requested = true;
-    process.stderr.write(`\n${sig}: finishing the current batch, then saving the checkpoint (again to quit at once)\n`);
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
-  };
 }
 
 export function register(program: Command): void {
@@ -122,7 +101,8 @@ export function register(program: Command): void {
       const backend = await initBackend(opts.backend);
       info(`backend: ${backend.description}`);
       const stop = { requested: false };
-      const uninstall = installStopHandlers(stop);
+      // The loop stops after the current batch and saves `last`.
+      const uninstall = onStopSignals('finishing the current batch, then saving the checkpoint', () => { stop.requested = true; });
       const results: TrainResult[] = [];
       try {
         for (const net of nets) {

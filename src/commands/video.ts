@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { action, examples, intFlag, numFlag } from './common';
+import { action, examples, intFlag, numFlag, onStopSignals } from './common';
 import { EXIT, FerError } from '../util/errors';
 import { info } from '../util/log';
 import { Progress, createProgress } from '../util/progress';
@@ -20,27 +20,6 @@ interface VideoFlags extends ModelFlags {
   duration?: number;
   preset: string;
   crf: number;
-}
-
-/**
- * First SIGINT/SIGTERM: stop reading, finish the outputs with the frames so far (a playable video), exit 130.
- * A second one exits at once; temp files are removed on exit, so nothing half-written is left.
- */
-function installStopHandlers(controller: AbortController): () => void {
-  const handler = (sig: NodeJS.Signals): void => {
-    if (controller.signal.aborted) {
-      process.stderr.write(`\n${sig} again: exiting without saving\n`);
-      process.exit(EXIT.INTERRUPTED);
-    }
-    process.stderr.write(`\n${sig}: finishing the outputs with the frames so far (again to quit at once)\n`);
-    controller.abort();
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
-  };
 }
 
 function pct(x: number): string {
@@ -66,7 +45,8 @@ async function run(input: string, output: string | undefined, o: VideoFlags): Pr
     throw new FerError('--no-video: nothing to write: add --csv, --jsonl, --summary-json or --json', EXIT.USAGE);
   }
   const controller = new AbortController();
-  const removeHandlers = installStopHandlers(controller);
+  // Stop reading, finish the outputs with the frames so far (a playable video), exit 130.
+  const removeHandlers = onStopSignals('finishing the outputs with the frames so far', () => controller.abort());
   let bar: Progress | undefined;
   let result: VideoResult;
   try {

@@ -5,6 +5,7 @@ import { Split } from '../data/dataset';
 import { LoadedNet, ensembleScores, predictScores } from '../models/classifier';
 import { FerError } from '../util/errors';
 import { Metrics, classificationMetrics } from './metrics';
+import { yieldToEventLoop } from '../util/yield';
 
 export const DEFAULT_EVAL_BATCH = 256;
 
@@ -40,7 +41,6 @@ export interface ModelReport {
   throughput: Throughput;
 }
 
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function throughput(images: number, seconds: number): Throughput {
   return { images, seconds, imagesPerSecond: seconds > 0 ? images / seconds : 0 };

@@ -1,5 +1,6 @@
 import { CLASS_NAMES, NUM_CLASSES } from '../data/classes';
 import { FerError } from '../util/errors';
+import { argmax } from '../util/argmax';
 
 /**
  * Classification metrics from softmax scores (n × k, row-major) and true labels.
@@ -63,12 +64,7 @@ function checkShapes(scores: Float32Array, labels: ArrayLike<number>, numClasses
 export function argmaxRows(scores: Float32Array, numClasses: number = NUM_CLASSES): Uint8Array {
   const n = scores.length / numClasses;
   const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const o = i * numClasses;
-    let best = 0;
-    for (let c = 1; c < numClasses; c++) if (scores[o + c] > scores[o + best]) best = c;
-    out[i] = best;
-  }
+  for (let i = 0; i < n; i++) out[i] = argmax(scores, i * numClasses, numClasses);
   return out;
 }
 

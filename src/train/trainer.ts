@@ -20,6 +20,7 @@ import {
   EpochRecord, OPTIMIZER_BIN, PartialEpoch, RunSettings, STATE_VERSION, TRAIN_INFO, TRAIN_STATE, TrainState,
   encodeOptimizer, readTrainState,
 } from './state';
+import { yieldToEventLoop } from '../util/yield';
 
 export interface TrainOptions {
   /** 1, 2 or 3. */
@@ -159,7 +160,6 @@ function isKernel(v: tf.LayerVariable): boolean {
 
 const TEXT_PROGRESS_MS = 60_000;
 
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function fmtLr(lr: number): string {
   return lr.toExponential(1);

@@ -1,5 +1,6 @@
 import { EXIT, FerError } from '../util/errors';
 import { writeFileAtomic } from '../util/atomic';
+import { argmax } from '../util/argmax';
 import { CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
 import { DEFAULT_DETECT, DetectorEngine } from '../vision/detector';
 import { DEFAULT_MARGIN, cropFaces, rgbToGray } from '../vision/faces';
@@ -151,12 +152,6 @@ function concat(parts: Uint8Array[], total: number): Uint8Array {
     off += p.length;
   }
   return out;
-}
-
-function argmax(s: ArrayLike<number>): number {
-  let best = 0;
-  for (let k = 1; k < s.length; k++) if (s[k] > s[best]) best = k;
-  return best;
 }
 
 function validate(o: ProcessVideoOptions): void {

@@ -1,4 +1,5 @@
 import { CLASS_NAMES, ClassName, NUM_CLASSES } from '../data/classes';
+import { argmax } from '../util/argmax';
 import { Box } from '../vision/types';
 
 /** One face in one frame: what `--csv` and `--jsonl` write, one row each. */
@@ -128,8 +129,7 @@ export class SummaryBuilder {
       const total = timed ? t.seconds : t.frames;
       const labelW = timed ? t.labelTime : t.labelCount;
       const scoreW = timed ? t.scoreTime : t.scoreSum;
-      let best = 0;
-      for (let k = 1; k < NUM_CLASSES; k++) if (labelW[k] > labelW[best]) best = k;
+      const best = argmax(labelW);
       const share = {} as Record<ClassName, number>;
       const meanScores = {} as Record<ClassName, number>;
       CLASS_NAMES.forEach((c, k) => {

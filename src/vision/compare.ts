@@ -1,4 +1,5 @@
 import { CLASS_NAMES, ClassName } from '../data/classes';
+import { argmax } from '../util/argmax';
 import { FacePrediction } from './types';
 
 export interface EmotionDifference {
@@ -54,8 +55,7 @@ export function compareExpressions(scoresA: ArrayLike<number>, scoresB: ArrayLik
   const cosine = Math.min(1, dot / Math.sqrt(na * nb));
   const differences = CLASS_NAMES.map((label, i) => ({ label, a: a[i], b: b[i], diff: b[i] - a[i] }))
     .sort((x, y) => Math.abs(y.diff) - Math.abs(x.diff));
-  const top = (v: number[]) => v.indexOf(Math.max(...v));
-  return { cosine, jsDivergence, labelsAgree: top(a) === top(b), differences };
+  return { cosine, jsDivergence, labelsAgree: argmax(a) === argmax(b), differences };
 }
 
 /** The `n` largest faces by box area, then left to right (so "A" is the left one of a pair). */

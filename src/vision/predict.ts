@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { BackendInfo, initBackend } from '../backend';
 import { CLASS_NAMES, ClassName, IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
+import { argmax } from '../util/argmax';
 import { LoadedNet, ensembleScores, loadNets, predictScores } from '../models/classifier';
 import { DEFAULT_MODELS_DIR } from '../models/checkpoints';
 import { DetectorEngine, createDetector, nativeAvailable } from './detector';
@@ -64,8 +65,7 @@ export function scoresRecord(scores: ArrayLike<number>, index = 0): Record<Class
 
 /** The top class of face `index` and its score. */
 export function topClass(scores: ArrayLike<number>, index = 0): { label: ClassName; confidence: number } {
-  let best = 0;
-  for (let k = 1; k < NUM_CLASSES; k++) if (scores[index * NUM_CLASSES + k] > scores[index * NUM_CLASSES + best]) best = k;
+  const best = argmax(scores, index * NUM_CLASSES, NUM_CLASSES);
   return { label: CLASS_NAMES[best], confidence: scores[index * NUM_CLASSES + best] };
 }
 
