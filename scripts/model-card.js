@@ -69,18 +69,23 @@ for (const net of nets) {
   const history = readJson(path.join(to, `net${net}`, 'history.json'));
   const info = readJson(path.join(to, `net${net}`, 'best', 'train-info.json'));
   const st = info.settings;
-  const lrChanges = history.filter((h, i) => i > 0 && h.lr !== history[i - 1].lr).map((h) => `epoch ${h.epoch} → ${h.lr.toExponential(1)}`);
+  // Histories written before `lrChangedBy` existed only had the plateau to change the LR.
+  const changes = history.filter((h, i) => i > 0 && h.lr !== history[i - 1].lr).map((h) => ({ ...h, by: h.lrChangedBy ?? 'plateau' }));
+  const listChanges = (by) => changes.filter((c) => c.by === by).map((h) => `epoch ${h.epoch} → ${h.lr.toExponential(1)}`).join(', ');
+  const fired = listChanges('plateau');
+  const stepped = listChanges('set-lr');
   w(`### net ${net}`);
   w();
   w(`Adam${st.weightDecay ? `W (decoupled weight decay ${st.weightDecay})` : ''}, LR ${st.lr}, batch ${st.batchSize}, seed ${st.seed}; augmentation: ` +
     (st.augment ? `flip, shift ±${st.augment.shift * 100}%, rotation ±${st.augment.rotation}°, zoom ±${st.augment.zoom * 100}%` : 'none') +
     `; BatchNorm statistics re-estimated on ${st.bnRecalibrate} clean training faces after each epoch; ReduceLROnPlateau on ${st.plateau.monitor} ` +
-    `(factor ${st.plateau.factor}, patience ${st.plateau.patience}, min LR ${st.plateau.minLr}): ${lrChanges.length ? `fired at ${lrChanges.join(', ')}` : 'did not fire'}. ` +
+    `(factor ${st.plateau.factor}, patience ${st.plateau.patience}, min LR ${st.plateau.minLr}): ${fired ? `fired at ${fired}` : 'did not fire'}` +
+    `${stepped ? `; LR stepped by hand (\`fer train --resume --set-lr\`) at ${stepped}` : ''}. ` +
     `Weights shipped as float16 (\`net${net}/best\`); curves: [curves.png](net${net}/curves.png), history: [history.csv](net${net}/history.csv).`);
   w();
   w('| epoch | loss | acc | val_loss | val_acc | lr |');
   w('| --- | --- | --- | --- | --- | --- |');
-  for (const h of history) w(`| ${h.epoch} | ${fix(h.loss)} | ${pct(h.acc)} | ${fix(h.val_loss)} | ${pct(h.val_acc)} | ${h.lr.toExponential(1)} |`);
+  for (const h of history) w(`| ${h.epoch} | ${fix(h.loss)} | ${pct(h.acc)} | ${fix(h.val_loss)} | ${pct(h.val_acc)} | ${h.lr.toExponential(1)}${h.lrChangedBy ? ` (${h.lrChangedBy})` : ''} |`);
   w();
 }
 

@@ -168,8 +168,10 @@ describe('Adam', () => {
 
 describe('history and class weights', () => {
   it('writes a CSV with a header and one row per epoch', () => {
-    const csv = historyCsv([{ epoch: 1, loss: 1.5, acc: 0.4, val_loss: 1.4, val_acc: 0.45, lr: 0.001, seconds: 10, imgPerSec: 90, peakRssMB: 300 }]);
-    expect(csv).toBe('epoch,loss,acc,val_loss,val_acc,lr,seconds,imgPerSec,peakRssMB\n1,1.5,0.4,1.4,0.45,0.001,10,90,300\n');
+    const csv = historyCsv([{ epoch: 1, loss: 1.5, acc: 0.4, val_loss: 1.4, val_acc: 0.45, lr: 0.001, seconds: 10, imgPerSec: 90, peakRssMB: 300 },
+      { epoch: 2, loss: 1.2, acc: 0.5, val_loss: 1.3, val_acc: 0.5, lr: 0.0005, seconds: 9, imgPerSec: 95, peakRssMB: 301, lrChangedBy: 'plateau' }]);
+    expect(csv).toBe('epoch,loss,acc,val_loss,val_acc,lr,seconds,imgPerSec,peakRssMB,lrChangedBy\n1,1.5,0.4,1.4,0.45,0.001,10,90,300,\n'
+      + '2,1.2,0.5,1.3,0.5,0.0005,9,95,301,plateau\n');
   });
 
   it('balanced weights are n / (K · n_c), 0 for an absent class', () => {

@@ -152,10 +152,12 @@ describe('trainNet', () => {
     // with patience 1 the plateau fires after epoch 3.
     const r = await trainNet({ ...base, out, epochs: 3, resume: true, resumeSchedule: { lr: 5e-4, plateau: { monitor: 'loss', patience: 1, factor: 0.2, minDelta: 10 } } });
     expect(r.history.map((h) => h.lr)).toEqual([3e-3, 5e-4, 5e-4]);
+    expect(r.history.map((h) => h.lrChangedBy)).toEqual([undefined, 'set-lr', undefined]);
     const { state } = readTrainState(last);
     expect(state.settings.lr).toBe(3e-3);
     expect(state.settings.plateau).toMatchObject({ monitor: 'loss', patience: 1, factor: 0.2, minDelta: 10, minLr: 1e-5 });
     expect(state.lr).toBeCloseTo(1e-4, 12);
+    expect(state.lrChangedBy).toBe('plateau');
     expect(maxAbsDiff(weights(last), before)).toBeGreaterThan(0);
   });
 

@@ -7,16 +7,16 @@ import { EpochRecord } from './state';
 /** Files written beside best/ and last/ in <out>/net<k>/ after every epoch. */
 export const HISTORY_FILES = { json: 'history.json', csv: 'history.csv', svg: 'curves.svg', png: 'curves.png' } as const;
 
-const CSV_COLUMNS: (keyof EpochRecord)[] = ['epoch', 'loss', 'acc', 'val_loss', 'val_acc', 'lr', 'seconds', 'imgPerSec', 'peakRssMB'];
+const CSV_COLUMNS: (keyof EpochRecord)[] = ['epoch', 'loss', 'acc', 'val_loss', 'val_acc', 'lr', 'seconds', 'imgPerSec', 'peakRssMB', 'lrChangedBy'];
 
 export function historyCsv(history: EpochRecord[]): string {
-  const rows = history.map((r) => CSV_COLUMNS.map((k) => String(r[k])).join(','));
+  const rows = history.map((r) => CSV_COLUMNS.map((k) => String(r[k] ?? '')).join(','));
   return [CSV_COLUMNS.join(','), ...rows].join('\n') + '\n';
 }
 
 /** Loss and accuracy, train vs validation, per epoch. */
 export function curvesChart(history: EpochRecord[], title: string): Canvas {
-  const pts = (k: keyof EpochRecord): [number, number][] => history.map((r) => [r.epoch, r[k]]);
+  const pts = (k: 'loss' | 'acc' | 'val_loss' | 'val_acc'): [number, number][] => history.map((r) => [r.epoch, r[k]]);
   return lineChart([
     {
       title: `${title}: loss`, xLabel: 'epoch', yLabel: 'cross-entropy',

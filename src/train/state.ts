@@ -32,7 +32,11 @@ export interface EpochRecord {
   imgPerSec: number;
   /** Peak resident memory of the process so far, MB. */
   peakRssMB: number;
+  /** Present when this epoch's LR differs from the previous epoch's: a ReduceLROnPlateau step or `--set-lr`. */
+  lrChangedBy?: LrChange;
 }
+
+export type LrChange = 'plateau' | 'set-lr';
 
 /** The settings a run keeps for its whole life; `--resume` reuses them. */
 export interface RunSettings {
@@ -77,6 +81,8 @@ export interface TrainState {
   history: EpochRecord[];
   optimizer: { step: number; shapes: number[][] };
   stoppedEarly: boolean;
+  /** Why the LR changed since the last finished epoch, if it did (recorded on the next epoch's record). */
+  lrChangedBy?: LrChange | null;
 }
 
 export function encodeOptimizer(state: AdamState): Uint8Array {

@@ -17,7 +17,7 @@ import { writeHistory } from './history';
 import { EarlyStopping, MonitorName, PlateauOptions, ReduceLROnPlateau } from './plateau';
 import { Rng } from './rng';
 import {
-  EpochRecord, OPTIMIZER_BIN, PartialEpoch, RunSettings, STATE_VERSION, TRAIN_INFO, TRAIN_STATE, TrainState,
+  EpochRecord, LrChange, OPTIMIZER_BIN, PartialEpoch, RunSettings, STATE_VERSION, TRAIN_INFO, TRAIN_STATE, TrainState,
   encodeOptimizer, readTrainState,
 } from './state';
 import { yieldToEventLoop } from '../util/yield';
@@ -238,6 +238,7 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
   let best: TrainResult['best'] = null;
   let partial: PartialEpoch | null = null;
   let stoppedEarly = false;
+  let lrChangedBy: LrChange | null = null;
   if (resumed) {
     const s = resumed.state;
     const shapes = vars.map((v) => v.shape);
@@ -248,9 +249,11 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
     early.setState(s.earlyStop);
     rng = new Rng(s.rng);
     ({ epoch, lr, history, best, partial, stoppedEarly } = s);
+    lrChangedBy = s.lrChangedBy ?? null;
     if (schedule.lr !== undefined && schedule.lr !== lr) {
       log(`${title}: LR set to ${fmtLr(schedule.lr)} (was ${fmtLr(lr)})`);
       lr = schedule.lr;
+      lrChangedBy = 'set-lr';
     }
     log(`${title}: resuming after epoch ${epoch}${partial ? ` (+${partial.batch} batches of epoch ${epoch + 1})` : ''}, LR ${fmtLr(lr)}`);
   }
@@ -267,6 +270,7 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
   const state = (p: PartialEpoch | null): TrainState => ({
     version: STATE_VERSION, settings, epoch, partial: p, lr, rng: rng.getState(), plateau: plateau.getState(),
     earlyStop: early.getState(), best, history, optimizer: { step: adam.step, shapes: vars.map((v) => v.shape) }, stoppedEarly,
+    lrChangedBy,
   });
   const saveLast = async (p: PartialEpoch | null): Promise<void> => {
     for (const d of dropouts) d.seed = undefined;
@@ -338,7 +342,9 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
       const rec: EpochRecord = {
         epoch: e, loss: lossSum / seen, acc: correct / seen, val_loss: v.loss, val_acc: v.acc, lr,
         seconds: Math.round((Date.now() - epochStart) / 100) / 10, imgPerSec: Math.round((seen / trainSeconds) * 10) / 10, peakRssMB: peakRssMB(),
+        ...(lrChangedBy ? { lrChangedBy } : {}),
       };
+      lrChangedBy = null;
       history = [...history, rec];
       epoch = e;
       const isBest = best === null || rec.val_acc > best.val_acc;
@@ -352,6 +358,7 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
         ? `${title}: ReduceLROnPlateau: ${settings.plateau.monitor} has not improved for ${settings.plateau.patience} epoch${settings.plateau.patience === 1 ? '' : 's'}; LR ${fmtLr(lr)} → ${fmtLr(next.lr)}`
         : null;
       lr = next.lr;
+      if (next.reduced) lrChangedBy = 'plateau';
       if (settings.earlyStop > 0 && early.step(rec.val_acc)) stoppedEarly = true;
       await saveLast(null);
       await writeHistory(dirs.net, history, title);
