@@ -13,7 +13,7 @@ export { annotateRgb, Annotation } from './vision/annotate';
 export { loadImage, decodeImage, saveRgb, LoadedImage } from './vision/image';
 export { prepareDataset, prepareInMemory, PrepareOptions, PrepareReport, PrepareProgress, SplitReport } from './data/prepare';
 export { DROP_REASONS, DropReason, DropExample, DropTally } from './data/clean';
-export { SPLITS, SplitName, Split, loadPreparedSplit } from './data/dataset';
+export { SPLITS, SplitName, Split, loadPreparedSplit, DEFAULT_PREPARED_DIR } from './data/dataset';
 export { barChart, classBarChart, BarChartSpec } from './charts/bar';
 export { classificationMetrics, confusionMatrix, argmaxRows, topKAccuracy, logLoss, LOG_LOSS_EPS, Metrics, ClassMetrics, ConfusionMatrix } from './eval/metrics';
 export { evaluateNets, scoreSplit, scoreNets, reportScores, ModelReport, NetScores, Throughput, ScoreOptions } from './eval/evaluate';

@@ -6,6 +6,26 @@ import { loadPreparedSplit } from '../src/data/dataset';
 import { readNpy } from '../src/data/npy';
 import { ROOT, describeWithShared, runFer, tmpDir } from './helpers';
 
+/** Wait until process `pid` has `file` open (Linux /proc; elsewhere just wait two seconds). */
+async function waitForOpenFile(pid: number, file: string, timeoutMs = 60000): Promise<void> {
+  const fdDir = `/proc/${pid}/fd`;
+  if (!fs.existsSync(fdDir)) return new Promise((resolve) => setTimeout(resolve, 2000));
+  const target = fs.realpathSync(file);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const open = (() => {
+      try {
+        return fs.readdirSync(fdDir).some((fd) => { try { return fs.readlinkSync(path.join(fdDir, fd)) === target; } catch { return false; } });
+      } catch {
+        return false;
+      }
+    })();
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`process ${pid} did not open ${file} within ${timeoutMs} ms`);
+}
+
 describeWithShared('data/fer2013.csv.gz', 'fer prepare on the shared FER2013 CSV', (csv) => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
@@ -63,9 +83,9 @@ describeWithShared('data/fer2013.csv.gz', 'fer prepare on the shared FER2013 CSV
     const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'fer'), 'prepare', csv, '--out', out, '--quiet', '--parser', 'csv-parse'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => { stderr += d; });
-    // Two seconds in, start-up is over even on a loaded machine, and the CSV is still being parsed (the
-    // csv-parse-only path takes about ten seconds for the whole file).
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    // Signal once the CSV is open (the handler is installed before that); the csv-parse-only path then needs
+    // about ten seconds for the whole file. A fixed delay was not enough on a loaded machine.
+    await waitForOpenFile(child.pid!, csv);
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(code).toBe(130);

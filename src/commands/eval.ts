@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { action, backendOption, examples, intFlag } from './common';
 import { initBackend } from '../backend';
 import { CLASS_NAMES } from '../data/classes';
-import { SPLITS, Split, SplitName } from '../data/dataset';
+import { DEFAULT_PREPARED_DIR, SPLITS, Split, SplitName } from '../data/dataset';
 import { parseNetList } from '../models/nets';
 import { LoadedNet, loadNets } from '../models/classifier';
 import { DEFAULT_MODELS_DIR } from '../models/checkpoints';
@@ -11,7 +11,6 @@ import { DEFAULT_EVAL_BATCH, ModelReport, reportScores, scoreNets } from '../eva
 import { fitEnsembleWeights } from '../eval/ensemble';
 import { emptySplitError, loadEvalSplit, preparedSplitRows } from '../eval/data';
 import { prepareInMemory } from '../data/prepare';
-import { DEFAULT_PREPARED_DIR } from './prepare';
 import { EvalReport, confusionTable, perClassTable, summaryTable, writeConfusionFiles } from '../eval/report';
 import { EXIT, FerError } from '../util/errors';
 import { color, info, warn } from '../util/log';

@@ -1,14 +1,13 @@
 import { Command, Option } from 'commander';
 import { action, examples, intFlag, numFlag } from './common';
 import { CLASS_NAMES } from '../data/classes';
-import { SPLITS } from '../data/dataset';
+import { DEFAULT_PREPARED_DIR, SPLITS } from '../data/dataset';
 import { DROP_REASONS } from '../data/clean';
 import { PrepareReport, prepareDataset } from '../data/prepare';
 import { CsvParserMode } from '../data/csvRecords';
 import { EXIT, FerError } from '../util/errors';
 import { color, colorErr, info, warn } from '../util/log';
 
-export const DEFAULT_PREPARED_DIR = 'data/prepared';
 
 interface PrepareFlags {
   out: string;

@@ -4,6 +4,7 @@ import { netOption, printSummaries, widthOption } from './models';
 import { initBackend } from '../backend';
 import { parseNetList } from '../models/nets';
 import { DEFAULT_MODELS_DIR } from '../models/checkpoints';
+import { DEFAULT_PREPARED_DIR } from '../data/dataset';
 import { TRAIN_DEFAULTS, TrainResult, trainNet } from '../train/trainer';
 import { DEFAULT_PLATEAU, MONITORS, MonitorName } from '../train/plateau';
 import { EXIT, FerError } from '../util/errors';
@@ -60,7 +61,7 @@ export function register(program: Command): void {
     .addOption(new Option('--epochs <n>', 'total epochs (with --resume: including those already done)').default(d.epochs).argParser(intFlag('--epochs', 1)))
     .addOption(new Option('--batch-size <n>', 'images per batch').default(d.batchSize).argParser(intFlag('--batch-size', 1, 4096)))
     .addOption(new Option('--lr <x>', 'initial learning rate (Adam)').default(d.lr).argParser(numFlag('--lr', 1e-9, 10)))
-    .option('--data <dir>', 'prepared dataset directory (from fer prepare), needs train and val splits', 'data/prepared')
+    .option('--data <dir>', 'prepared dataset directory (from fer prepare), needs train and val splits', DEFAULT_PREPARED_DIR)
     .option('--out <dir>', 'checkpoints directory: writes <out>/net<k>/best, last, history.json/.csv, curves.svg/.png', DEFAULT_MODELS_DIR)
     .addOption(new Option('--seed <n>', 'seed for weights, shuffling, augmentation and dropout (same seed, same run)').default(d.seed).argParser(intFlag('--seed', 0, 2 ** 32 - 1)))
     .option('--augment', 'random flip, shift ±10%, rotation ±10°, zoom ±10%, on the fly', d.augment)

@@ -40,10 +40,6 @@ export class Drops {
     t.count++;
     if (t.examples.length < this.maxExamples) t.examples.push({ line, message: typeof message === 'string' ? message : message() });
   }
-
-  total(): number {
-    return DROP_REASONS.reduce((s, r) => s + this.byReason[r].count, 0);
-  }
 }
 
 /** The Usage value each split comes from. */

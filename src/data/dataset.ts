@@ -27,17 +27,24 @@ export function splitFiles(dir: string, split: SplitName): { images: string; lab
   return { images: path.join(dir, `${split}_images.npy`), labels: path.join(dir, `${split}_labels.npy`) };
 }
 
+/** Where `fer prepare` writes and the other commands read a prepared dataset by default. */
+export const DEFAULT_PREPARED_DIR = 'data/prepared';
+
 export function emptySplit(): Split {
   return { images: new Uint8Array(0), labels: new Uint8Array(0), count: 0 };
 }
 
-/** Read one split of a prepared dataset; a missing dataset or split is a FerError saying what to run. */
-export function loadPreparedSplit(dir: string, split: SplitName): Split {
+/**
+ * Read one split of a prepared dataset; a missing dataset or split is a FerError saying what to run. With
+ * `missingIsEmpty` a split whose files are absent reads as empty (callers that explain the gap themselves).
+ */
+export function loadPreparedSplit(dir: string, split: SplitName, opts: { missingIsEmpty?: boolean } = {}): Split {
   if (!fs.existsSync(path.join(dir, MANIFEST))) {
     throw new FerError(`${dir}: no prepared dataset (${MANIFEST} missing); run \`fer prepare data/fer2013.csv --out ${dir}\``);
   }
   const files = splitFiles(dir, split);
   if (!fs.existsSync(files.images) || !fs.existsSync(files.labels)) {
+    if (opts.missingIsEmpty) return emptySplit();
     throw new FerError(`${dir}: split '${split}' is missing (${path.basename(files.images)})`);
   }
   const images = readNpy(files.images);

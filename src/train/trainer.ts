@@ -6,6 +6,7 @@ import { createProgress } from '../util/progress';
 import { info } from '../util/log';
 import { IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
 import { Split, loadPreparedSplit } from '../data/dataset';
+import { LOG_LOSS_EPS } from '../eval/metrics';
 import { facesToTensor } from '../preprocess/normalize';
 import { buildNet } from '../models/nets';
 import { loadModelDir, saveModelDir } from '../models/io';
@@ -98,13 +99,7 @@ function loadSplits(data: TrainOptions['data']): { train: Split; val: Split } {
   if (typeof data !== 'string') return data;
   const train = loadPreparedSplit(data, 'train');
   if (train.count === 0) throw new FerError(`${data}: the train split is empty; prepare a dataset with training rows (\`fer prepare data/fer2013.csv --out ${data}\`)`);
-  let val: Split;
-  try {
-    val = loadPreparedSplit(data, 'val');
-  } catch (e) {
-    if (e instanceof FerError && /split 'val' is missing/.test(e.message)) val = { images: new Uint8Array(0), labels: new Uint8Array(0), count: 0 };
-    else throw e;
-  }
+  const val = loadPreparedSplit(data, 'val', { missingIsEmpty: true });
   if (val.count === 0) {
     throw new FerError(`${data}: no validation split (val is empty); carve one from train with \`fer prepare data/fer2013.csv --out ${data} --val-fraction 0.1\``);
   }
@@ -138,7 +133,8 @@ export function evaluateSplit(model: tf.LayersModel, split: Split, batchSize = 2
       const x = facesToTensor(split.images.subarray(start * px, (start + n) * px), n);
       const y = tf.tensor1d(split.labels.subarray(start, start + n), 'int32');
       const p = model.predict(x) as tf.Tensor2D;
-      const logp = tf.log(tf.clipByValue(p, 1e-7, 1 - 1e-7));
+      // Clipped as metrics.logLoss clips, so val_loss here equals `fer eval`'s log loss.
+      const logp = tf.log(tf.clipByValue(p, LOG_LOSS_EPS, 1));
       const loss = tf.neg(tf.sum(tf.mul(tf.oneHot(y, NUM_CLASSES), logp)));
       const ok = tf.sum(tf.cast(tf.equal(tf.argMax(p, -1), y), 'int32'));
       return [loss.dataSync()[0], ok.dataSync()[0]];
