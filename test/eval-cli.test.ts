@@ -73,6 +73,13 @@ describe('fer eval (CLI)', () => {
     expect(r.stderr).toMatch(/wrote 20 files to /);
   });
 
+  it('-q keeps the tables on stdout and prints nothing on stderr', () => {
+    const r = runFer(['eval', '--data', prep, '--models', ckpt, '--split', 'val', '-q']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/\nnet1\s+78\.6%/);
+    expect(r.stderr).toBe('');
+  });
+
   it('fits ensemble weights on val, warning that measuring on val is then optimistic', () => {
     const r = runFer(['eval', '--data', prep, '--models', ckpt, '--split', 'val', '--fit-weights', '--json']);
     expect(r.status).toBe(0);

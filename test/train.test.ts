@@ -186,6 +186,13 @@ describe('fer train (CLI)', () => {
     expect(v.stderr).toMatch(/no validation split.*fer prepare .*--val-fraction 0\.1/);
   });
 
+  it('-q prints only the final best-epoch line', () => {
+    const data = writePrepared(path.join(tmpDir(), 'd'), { train: synthSplit(16, 3), val });
+    const r = runFer(['train', '--net', '1', '--width', '0.125', '--data', data, '--out', tmpDir(), '--epochs', '2', '--batch-size', '8', '-q']);
+    expect(r.status).toBe(0);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^net1: best val_acc [\d.]+% at epoch [12] → .*net1\/best; peak RSS \d+ MB$/)]);
+  });
+
   it('SIGINT finishes the batch, leaves a loadable `last` checkpoint and exits 130', async () => {
     const data = writePrepared(path.join(tmpDir(), 'd'), { train: synthSplit(112, 3), val });
     const out = tmpDir();

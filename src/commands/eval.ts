@@ -32,6 +32,7 @@ interface EvalFlags {
   out: string;
   batchSize: number;
   backend: string;
+  quiet?: boolean;
 }
 
 function weightList(v: string): number[] {
@@ -47,8 +48,8 @@ async function loadData(flags: EvalFlags, split: SplitName): Promise<{ source: E
   const needVal = Boolean(flags.fitWeights);
   if (flags.csv) {
     // The same cleaning as `fer prepare` with its defaults, so the numbers match an evaluation of its output.
-    info(`reading and cleaning ${flags.csv} (as \`fer prepare\` would) …`);
-    const { splits } = await prepareInMemory(flags.csv, { progress: true });
+    if (!flags.quiet) info(`reading and cleaning ${flags.csv} (as \`fer prepare\` would) …`);
+    const { splits } = await prepareInMemory(flags.csv, { progress: !flags.quiet });
     if (splits[split].count === 0) throw emptySplitError(flags.csv, split, (s) => splits[s].count);
     if (needVal && splits.val.count === 0) throw new FerError(`--fit-weights: ${flags.csv}: split 'val' has no rows to fit the weights on`);
     return { source: { kind: 'csv', path: flags.csv }, evalSplit: splits[split], val: needVal ? splits.val : undefined };
@@ -83,10 +84,11 @@ async function evaluateLoaded(flags: EvalFlags, nets: LoadedNet[], backendName: 
   if (flags.fitWeights && !fitting) warn('--fit-weights: only one net, nothing to weight');
   // Fitting on val when evaluating val reuses its scores: no second pass.
   const extraVal = fitting && val && val !== evalSplit ? val : undefined;
-  info(`evaluating ${nets.map((n) => `net${n.net}`).join(', ')} on ${split} (${evalSplit.count} images${flags.tta ? ', flip TTA' : ''}, ${backendDescription})`);
+  const note = flags.quiet ? (): void => undefined : info;
+  note(`evaluating ${nets.map((n) => `net${n.net}`).join(', ')} on ${split} (${evalSplit.count} images${flags.tta ? ', flip TTA' : ''}, ${backendDescription})`);
 
   const total = nets.length * (evalSplit.count + (extraVal?.count ?? 0));
-  const bar = createProgress(total, 'eval  {bar} {percentage}% | {value}/{total} images | {stage} | ETA {eta_formatted}', { payload: { stage: split } });
+  const bar = createProgress(total, 'eval  {bar} {percentage}% | {value}/{total} images | {stage} | ETA {eta_formatted}', { quiet: flags.quiet, payload: { stage: split } });
   try {
     const scoreOpts = { tta: flags.tta, batchSize: flags.batchSize };
     const evalScores = await scoreNets(nets, evalSplit, { ...scoreOpts, onBatch: (d) => bar.update(d, { stage: split }) });
@@ -100,7 +102,7 @@ async function evaluateLoaded(flags: EvalFlags, nets: LoadedNet[], backendName: 
       if (!extraVal) warn('--fit-weights with --split val: the weights are fitted on the images they are measured on, so the ensemble\'s numbers are optimistic');
       const fitted = fitEnsembleWeights(valScores.map((s) => s.scores), val.labels);
       weights = fitted.weights;
-      info(`ensemble weights fitted on val: ${nets.map((n, i) => `net${n.net} ${fitted.weights[i].toFixed(2)}`).join(', ')}`
+      note(`ensemble weights fitted on val: ${nets.map((n, i) => `net${n.net} ${fitted.weights[i].toFixed(2)}`).join(', ')}`
         + ` (val log loss ${fitted.logLoss.toFixed(4)}; equal weights ${fitted.equalLogLoss.toFixed(4)})`);
     }
     bar.stop();
@@ -141,7 +143,7 @@ async function finish(flags: EvalFlags, source: EvalReport['source'], evalSplit:
     for (const m of models) out.push('', color.bold(`${m.name}: confusion matrix on ${split} (rows true, columns predicted)`), confusionTable(m.metrics.confusion, color));
   }
   process.stdout.write(`${out.join('\n')}\n`);
-  if (report.files.length > 0) info(`wrote ${report.files.length} files to ${path.resolve(flags.out)}`);
+  if (report.files.length > 0 && !flags.quiet) info(`wrote ${report.files.length} files to ${path.resolve(flags.out)}`);
   return EXIT.OK;
 }
 
@@ -161,6 +163,7 @@ export function register(program: Command): void {
     .addOption(new Option('--fit-weights', 'fit ensemble weights on the val split (minimum log loss) instead of a plain mean (default: off)').conflicts('weights'))
     .option('--weights <list>', 'ensemble weights, one per net in --net order, e.g. 1,1,2 (default: equal)', weightList)
     .option('--json', 'print one JSON document on stdout instead of tables (default: off)')
+    .option('-q, --quiet', 'no progress bar or notes on stderr; results, warnings and errors still print (default: off)')
     .option('--out <dir>', 'directory for --confusion files', DEFAULT_REPORTS_DIR)
     .option('--batch-size <n>', 'images per forward pass', intFlag('--batch-size', 1, 65536), DEFAULT_EVAL_BATCH)
     .addOption(backendOption())

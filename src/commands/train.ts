@@ -35,6 +35,7 @@ interface TrainFlags {
   minLr: number;
   summary: boolean;
   json: boolean;
+  quiet: boolean;
 }
 
 /** Flags whose values a run keeps for its whole life (stored in last/train-state.json). */
@@ -83,6 +84,7 @@ export function register(program: Command): void {
     .addOption(new Option('--min-lr <x>', 'the LR is never reduced below this').default(p.minLr).argParser(numFlag('--min-lr', 0)))
     .option('--summary', 'print the layer table of each selected net (as `fer models`) and exit without training', false)
     .option('--json', 'print the training results (history, best epoch, peak RSS) as JSON on stdout', false)
+    .option('-q, --quiet', 'no progress bars, notes or per-epoch lines on stderr; the final best-epoch line, warnings and errors still print', false)
     .action(action(async (opts: TrainFlags, command: Command) => {
       if (opts.summary) {
         await printSummaries({ net: opts.net, width: opts.width, json: opts.json });
@@ -100,7 +102,7 @@ export function register(program: Command): void {
         }
       }
       const backend = await initBackend(opts.backend);
-      info(`backend: ${backend.description}`);
+      if (!opts.quiet) info(`backend: ${backend.description}`);
       const stop = { requested: false };
       // The loop stops after the current batch and saves `last`.
       const uninstall = onStopSignals('finishing the current batch, then saving the checkpoint', () => { stop.requested = true; });
@@ -119,6 +121,7 @@ export function register(program: Command): void {
             },
             resumeSchedule: { lr: opts.setLr, plateau: plateauChanges },
             stop,
+            ...(opts.quiet ? { progress: false, log: (): void => undefined } : {}),
           });
           results.push(r);
           if (r.best) info(colorErr.green(`net${net}: best val_acc ${(r.best.val_acc * 100).toFixed(2)}% at epoch ${r.best.epoch} → ${r.dirs.best}; peak RSS ${r.peakRssMB} MB`));
