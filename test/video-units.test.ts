@@ -47,6 +47,34 @@ describe('FaceTracker', () => {
   });
 });
 
+describe('FaceTracker with minHits', () => {
+  const ids = (tracks: { id: number }[]): number[] => tracks.map((tr) => tr.id);
+
+  it('reports a new face only after minHits consecutive rounds; faces of the first rounds at once', () => {
+    const t = new FaceTracker({ memoryFrames: 25, minHits: 3 });
+    expect(ids(t.update([box(0, 0)], 0))).toEqual([1]);
+    expect(ids(t.update([box(2, 0)], 1))).toEqual([1]);
+    // From round 3 on a newcomer waits: seen in rounds 2 and 3, reported in round 4 with the next free id.
+    expect(ids(t.update([box(4, 0), box(300, 0)], 2))).toEqual([1]);
+    expect(ids(t.update([box(6, 0), box(302, 0)], 3))).toEqual([1]);
+    expect(ids(t.update([box(8, 0), box(304, 0)], 4))).toEqual([1, 2]);
+    // Once confirmed, a face stays reported even after a missed round.
+    t.update([box(10, 0)], 5);
+    expect(ids(t.update([box(12, 0), box(306, 0)], 6))).toEqual([1, 2]);
+  });
+
+  it('never reports a detection that keeps reappearing without two rounds in a row', () => {
+    const t = new FaceTracker({ memoryFrames: 25, minHits: 2 });
+    t.update([box(0, 0)], 0);
+    const seen: number[][] = [];
+    for (let f = 1; f < 20; f++) seen.push(ids(t.update(f % 3 === 0 ? [box(f, 0), box(400, 0)] : [box(f, 0)], f)));
+    expect(seen.every((s) => s.length === 1 && s[0] === 1)).toBe(true);
+    // Two rounds in a row: now it is a face, with id 2 (no id was spent on the unconfirmed one).
+    t.update([box(20, 0), box(400, 0)], 20);
+    expect(ids(t.update([box(21, 0), box(401, 0)], 21))).toEqual([1, 2]);
+  });
+});
+
 describe('smoothScores', () => {
   it('starts from the first scores and then moves by alpha towards each new frame', () => {
     const track = { id: 1, box: box(0, 0), lastSeen: 0 };

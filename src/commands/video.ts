@@ -15,6 +15,7 @@ interface VideoFlags extends ModelFlags {
   json: boolean;
   every: number;
   smooth: number;
+  minHits: number;
   realtime: boolean;
   maxFrames?: number;
   duration?: number;
@@ -65,6 +66,7 @@ async function run(input: string, output: string | undefined, o: VideoFlags): Pr
       margin: o.margin,
       every: o.every,
       smooth: o.smooth,
+      minHits: o.minHits,
       realtime: o.realtime,
       maxFrames: o.maxFrames,
       durationS: o.duration,
@@ -117,6 +119,7 @@ export function register(program: Command): void {
     .option('--no-video', 'write only the data files, no output video')
     .option('--every <n>', 'detect faces every n frames; in between, tracked faces keep their boxes', intFlag('--every', 1), d.every)
     .option('--smooth <alpha>', 'per-track moving average of scores: weight of the newest frame, 1 = off', numFlag('--smooth', 0.01, 1), d.smooth)
+    .option('--min-hits <n>', 'report a new face once detected in n consecutive detection rounds (drops one-off false detections; 1 = at once)', intFlag('--min-hits', 1), d.minHits)
     .option('--realtime', 'drop frames to keep up with a live source (files are then read at their own speed)', false)
     .option('--max-frames <n>', 'stop after n processed frames (default: all)', intFlag('--max-frames', 1))
     .option('--duration <s>', 'stop after this many seconds of input (default: all)', numFlag('--duration', 0.001))

@@ -22,6 +22,7 @@ import { FaceTracker, Track, smoothScores } from './tracker';
 export const VIDEO_DEFAULTS = {
   every: 1,
   smooth: 0.3,
+  minHits: 3,
   detect: { ...DEFAULT_DETECT, detectSize: 256 } as Required<DetectOptions>,
   preset: 'veryfast',
   crf: 23,
@@ -55,6 +56,8 @@ export interface ProcessVideoOptions {
   every?: number;
   /** EMA weight of the newest frame's scores per track, in (0, 1]; 1 = no smoothing (default 0.3). */
   smooth?: number;
+  /** A new face is reported after this many consecutive detection rounds (default 3; 1 = at once). */
+  minHits?: number;
   /** Keep up with the source by dropping frames (live cameras and streams). */
   realtime?: boolean;
   /** Stop after this many processed frames. */
@@ -159,6 +162,8 @@ function validate(o: ProcessVideoOptions): void {
   if (!(Number.isInteger(every) && every >= 1)) throw new FerError(`--every ${every}: expected an integer ≥ 1`, EXIT.USAGE);
   const smooth = o.smooth ?? VIDEO_DEFAULTS.smooth;
   if (!(smooth > 0 && smooth <= 1)) throw new FerError(`--smooth ${smooth}: expected a number in (0, 1] (1 = no smoothing)`, EXIT.USAGE);
+  const minHits = o.minHits ?? VIDEO_DEFAULTS.minHits;
+  if (!(Number.isInteger(minHits) && minHits >= 1)) throw new FerError(`--min-hits ${minHits}: expected an integer ≥ 1`, EXIT.USAGE);
   if (o.maxFrames !== undefined && !(Number.isInteger(o.maxFrames) && o.maxFrames >= 1)) {
     throw new FerError(`--max-frames ${o.maxFrames}: expected an integer ≥ 1`, EXIT.USAGE);
   }
@@ -234,7 +239,9 @@ export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult>
   o.onStart?.({ source, video, predictor, expectedFrames });
 
   const stages: StageTimes = { decodeWait: 0, gray: 0, detect: 0, classify: 0, annotate: 0, encode: 0 };
-  const tracker = new FaceTracker({ memoryFrames: Math.max(2 * every, Math.round(video.fps > 0 ? video.fps : 25)) });
+  const tracker = new FaceTracker({
+    memoryFrames: Math.max(2 * every, Math.round(video.fps > 0 ? video.fps : 25)), minHits: o.minHits ?? VIDEO_DEFAULTS.minHits,
+  });
   const summary = new SummaryBuilder();
   let frames = 0;
   let faceRows = 0;

@@ -25,25 +25,37 @@ export interface TrackerOptions {
   iouThreshold?: number;
   /** A track not seen for more than this many frames is forgotten; a face back within it keeps its id. */
   memoryFrames?: number;
+  /**
+   * A new face is reported once it has been detected in this many consecutive detection rounds (SORT's
+   * min_hits): a detector's one-off false positives never become tracks. In the first rounds of a video
+   * faces are reported at once, so those present from the start lose no frames. 1 = report every detection.
+   */
+  minHits?: number;
 }
+
+/** A track before it is confirmed has id 0; `streak` counts consecutive detection rounds it was matched in. */
+type Candidate = Track & { streak: number };
 
 /**
  * Gives faces stable ids across frames by greedy IoU matching of each detection round with the tracks of
  * the previous rounds. Between detection rounds (`--every N`) the matched boxes are carried unchanged.
  */
 export class FaceTracker {
-  private readonly tracks: Track[] = [];
+  private readonly tracks: Candidate[] = [];
   private active: Track[] = [];
   private nextId = 1;
+  private rounds = 0;
   private readonly iouThreshold: number;
   private readonly memoryFrames: number;
+  private readonly minHits: number;
 
   constructor(opts: TrackerOptions = {}) {
     this.iouThreshold = opts.iouThreshold ?? 0.3;
     this.memoryFrames = opts.memoryFrames ?? 25;
+    this.minHits = opts.minHits ?? 1;
   }
 
-  /** Match this frame's detections to tracks; returns the tracks visible now, in detection order. */
+  /** Match this frame's detections to tracks; returns the confirmed tracks visible now, in detection order. */
   update(boxes: Box[], frame: number): Track[] {
     for (let i = this.tracks.length - 1; i >= 0; i--) {
       if (frame - this.tracks[i].lastSeen > this.memoryFrames) this.tracks.splice(i, 1);
@@ -57,23 +69,30 @@ export class FaceTracker {
     });
     // Best overlaps first; ties go to the more recently seen track.
     pairs.sort((p, q) => q.iou - p.iou || this.tracks[q.t].lastSeen - this.tracks[p.t].lastSeen);
-    const trackFor = new Array<Track | undefined>(boxes.length);
+    const trackFor = new Array<Candidate | undefined>(boxes.length);
     const usedTracks = new Set<number>();
     for (const p of pairs) {
       if (usedTracks.has(p.t) || trackFor[p.d]) continue;
       usedTracks.add(p.t);
       trackFor[p.d] = this.tracks[p.t];
     }
-    this.active = boxes.map((box, d) => {
+    for (const track of this.tracks) if (!trackFor.includes(track)) track.streak = 0;
+    const early = this.rounds < this.minHits - 1;
+    this.rounds++;
+    const matched = boxes.map((box, d) => {
       let track = trackFor[d];
       if (!track) {
-        track = { id: this.nextId++, box, lastSeen: frame };
+        track = { id: 0, box, lastSeen: frame, streak: 0 };
         this.tracks.push(track);
       }
       track.box = box;
       track.lastSeen = frame;
+      track.streak++;
+      // Ids are handed out on confirmation, so the reported ones run 1, 2, 3… without gaps.
+      if (track.id === 0 && (early || track.streak >= this.minHits)) track.id = this.nextId++;
       return track;
     });
+    this.active = matched.filter((t) => t.id !== 0);
     return this.active;
   }
 
