@@ -17,7 +17,6 @@ const tf = require('@tensorflow/tfjs');
 const { initBackend } = require(path.join(dist, 'backend'));
 const { scoreNets, reportScores } = require(path.join(dist, 'eval', 'evaluate'));
 
-
 /** The real architectures when src/models has them; otherwise a small stand-in CNN (said so in the output). */
 function builder() {
   try {

@@ -26,7 +26,6 @@ const { predictFiles } = require(path.join(dist, 'vision', 'batch'));
 const { loadImage } = require(path.join(dist, 'vision', 'image'));
 const { cropFaces } = require(path.join(dist, 'vision', 'faces'));
 
-
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const f1 = (v) => v.toFixed(1);

@@ -27,7 +27,6 @@ const { rgbToGray, cropFaces } = require(path.join(dist, 'vision', 'faces'));
 const { annotateRgb } = require(path.join(dist, 'vision', 'annotate'));
 const { processVideo, VIDEO_DEFAULTS, FrameDecoder, VideoEncoder, findFfmpeg, findFfprobe, probeVideo, resolveSource, ffmpegFeatures } = require(path.join(dist, 'video'));
 
-
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 const f1 = (v) => v.toFixed(1);
 const f2 = (v) => v.toFixed(2);

@@ -8,7 +8,6 @@ import { CsvParserMode } from '../data/csvRecords';
 import { EXIT, FerError } from '../util/errors';
 import { color, colorErr, info, warn } from '../util/log';
 
-
 interface PrepareFlags {
   out: string;
   valFraction: number;

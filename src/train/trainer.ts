@@ -156,7 +156,6 @@ function isKernel(v: tf.LayerVariable): boolean {
 
 const TEXT_PROGRESS_MS = 60_000;
 
-
 function fmtLr(lr: number): string {
   return lr.toExponential(1);
 }
@@ -208,9 +207,9 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
     };
     model = buildNet(opts.net, settings.seed, { width: settings.width });
   }
-  // On resume --early-stop and --bn-recalibrate may change: the first decides only when to stop, the second only
-  // touches BatchNorm's moving statistics, which training never reads (it normalises with batch statistics).
-  // States written before recalibration existed get the default.
+  // On resume --early-stop, --bn-recalibrate and the LR schedule may change: the first decides only when to stop,
+  // the second only touches BatchNorm's moving statistics, which training never reads (it normalises with batch
+  // statistics), the schedule only what follows. States written before recalibration existed get the default.
   const schedule = opts.resume ? opts.resumeSchedule ?? {} : {};
   const monitorBefore = settings.plateau.monitor;
   if (opts.resume) {

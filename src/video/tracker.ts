@@ -76,7 +76,7 @@ export class FaceTracker {
       usedTracks.add(p.t);
       trackFor[p.d] = this.tracks[p.t];
     }
-    for (const track of this.tracks) if (!trackFor.includes(track)) track.streak = 0;
+    this.tracks.forEach((track, t) => { if (!usedTracks.has(t)) track.streak = 0; });
     const early = this.rounds < this.minHits - 1;
     this.rounds++;
     const matched = boxes.map((box, d) => {
