@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backend';
 import { buildNet, parseNetList } from '../src/models/nets';
 import { formatSummary, summarizeModel } from '../src/models/summary';
 import { blocksOf, modelDiagram } from '../src/models/diagram';
@@ -16,7 +17,7 @@ const EXPECTED = {
 } as const;
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await initBackend('cpu');
 });
 
 describe('the three nets', () => {

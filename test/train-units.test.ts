@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backend';
 import { EarlyStopping, ReduceLROnPlateau } from '../src/train/plateau';
 import { Rng } from '../src/train/rng';
 import { drawAffine, gatherBatch, warpFace, DEFAULT_AUGMENT } from '../src/train/augment';
@@ -137,7 +138,7 @@ describe('augmentation', () => {
 
 describe('Adam', () => {
   it('matches the closed form of the first steps and round-trips its state', async () => {
-    await tf.setBackend('cpu');
+    await initBackend('cpu');
     const w = tf.variable(tf.tensor1d([1, -2]));
     const adam = new Adam([w], [false]);
     adam.apply([tf.tensor1d([0.5, -0.1])], 0.1);
@@ -156,7 +157,7 @@ describe('Adam', () => {
   });
 
   it('decays only the variables marked for weight decay', async () => {
-    await tf.setBackend('cpu');
+    await initBackend('cpu');
     const a = tf.variable(tf.tensor1d([1]));
     const b = tf.variable(tf.tensor1d([1]));
     const adam = new Adam([a, b], [true, false], { weightDecay: 0.5 });
