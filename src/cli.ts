@@ -9,6 +9,9 @@ import * as evaluate from './commands/eval';
 import * as predict from './commands/predict';
 import * as compare from './commands/compare';
 import * as video from './commands/video';
+import * as serve from './commands/serve';
+import * as worker from './commands/worker';
+import * as queue from './commands/queue';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const pkg = require('../package.json') as { version: string };
@@ -23,6 +26,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   for (const m of [prepare, train, models, evaluate, predict, compare, video]) m.register(program);
+  for (const m of [serve, worker, queue]) m.register(program);
   program.commands.forEach((c) => c.exitOverride());
   program.addHelpText('after', `
 Exit codes: 0 ok, 1 error, 2 bad usage, 3 no face found (predict), 130 interrupted.

@@ -1,11 +1,12 @@
 import { Command } from 'commander';
 import { action, examples } from './common';
-import { EXIT, FerError } from '../util/errors';
+import { EXIT } from '../util/errors';
 import { CLASS_NAMES } from '../data/classes';
 import { loadImage } from '../vision/image';
-import { compareExpressions, largestFaces } from '../vision/compare';
+import { compareExpressions, pickComparedFaces } from '../vision/compare';
 import { confidenceOf } from '../vision/predict';
 import { FacePrediction } from '../vision/types';
+import { comparisonJson } from '../vision/json';
 import { ModelFlags, addModelOptions, predictorFor } from './predict';
 
 interface CompareFlags extends ModelFlags {
@@ -17,7 +18,6 @@ interface Side {
   face: FacePrediction;
 }
 
-const round = (x: number) => Number(x.toFixed(6));
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 function describe(s: Side): string {
@@ -32,28 +32,16 @@ async function run(a: string, b: string | undefined, o: CompareFlags): Promise<n
   const predictor = await predictorFor(o);
   let sides: Side[];
   try {
-    const facesA = largestFaces(predictor.predictGray(imgA.gray, imgA.width, imgA.height), b === undefined ? 2 : 1);
-    if (b === undefined) {
-      if (facesA.length < 2) throw new FerError(`${a}: found ${facesA.length} face${facesA.length === 1 ? '' : 's'}; comparing within one image needs two (or give two images)`, EXIT.NO_FACE);
-      sides = facesA.map((face) => ({ file: a, face }));
-    } else {
-      const facesB = largestFaces(predictor.predictGray(imgB.gray, imgB.width, imgB.height), 1);
-      const missing = [facesA.length === 0 ? a : '', facesB.length === 0 ? b : ''].filter((f) => f !== '');
-      if (missing.length > 0) throw new FerError(`no face found in ${missing.join(' or ')}`, EXIT.NO_FACE);
-      sides = [{ file: a, face: facesA[0] }, { file: b, face: facesB[0] }];
-    }
+    const facesA = predictor.predictGray(imgA.gray, imgA.width, imgA.height);
+    const facesB = b === undefined ? undefined : predictor.predictGray(imgB.gray, imgB.width, imgB.height);
+    sides = pickComparedFaces(a, facesA, b, facesB);
   } finally {
     predictor.dispose();
   }
   const vector = (s: Side) => CLASS_NAMES.map((c) => s.face.scores[c]);
   const cmp = compareExpressions(vector(sides[0]), vector(sides[1]));
   if (o.json) {
-    const side = (s: Side) => ({ file: s.file, box: s.face.box, label: s.face.label, scores: Object.fromEntries(CLASS_NAMES.map((c) => [c, round(s.face.scores[c])])) });
-    process.stdout.write(`${JSON.stringify({
-      a: side(sides[0]), b: side(sides[1]),
-      cosine: round(cmp.cosine), jsDivergence: round(cmp.jsDivergence),
-      differences: cmp.differences.map((d) => ({ label: d.label, a: round(d.a), b: round(d.b), diff: round(d.diff) })),
-    }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(comparisonJson(sides[0], sides[1], cmp), null, 2)}\n`);
     return EXIT.OK;
   }
   const lines = [

@@ -12,6 +12,7 @@ import { Predictor, confidenceOf, createPredictor } from '../vision/predict';
 import { DEFAULT_MODELS_DIR } from '../models/checkpoints';
 import { FileResult, planOutputs, predictFiles } from '../vision/batch';
 import { DetectOptions, FacePrediction } from '../vision/types';
+import { faceJson, fileResultJson } from '../vision/json';
 
 /** Flags shared by `fer predict` and `fer compare`. */
 export interface ModelFlags {
@@ -70,9 +71,8 @@ interface PredictFlags extends ModelFlags {
 
 const round = (x: number) => Number(x.toFixed(6));
 
-function jsonFace(f: FacePrediction): object {
-  return { box: f.box, label: f.label, scores: Object.fromEntries(CLASS_NAMES.map((c) => [c, round(f.scores[c])])) };
-}
+// The --json documents are built in the library (vision/json), shared with `fer serve`.
+const jsonFace = faceJson;
 
 function csvField(v: string | number): string {
   const s = String(v);
@@ -143,7 +143,7 @@ async function run(inputs: string[], o: PredictFlags): Promise<number> {
       } else if (r.faces.length === 0 && !o.quiet) {
         note(`${r.file}: no face found`);
       }
-      if (o.json) all.push(r.error && r.width === 0 ? { file: r.file, error: r.error } : { file: r.file, faces: r.faces.map(jsonFace), ...(r.error ? { error: r.error } : {}) });
+      if (o.json) all.push(fileResultJson(r));
       writeRows(r, o);
       bar.increment(1, { faces });
       if (interrupted) break;

@@ -1,6 +1,7 @@
 import { CLASS_NAMES, ClassName } from '../data/classes';
 import { argmax } from '../util/argmax';
 import { FacePrediction } from './types';
+import { EXIT, FerError } from '../util/errors';
 
 export interface EmotionDifference {
   label: ClassName;
@@ -61,4 +62,27 @@ export function compareExpressions(scoresA: ArrayLike<number>, scoresB: ArrayLik
 /** The `n` largest faces by box area, then left to right (so "A" is the left one of a pair). */
 export function largestFaces(faces: FacePrediction[], n: number): FacePrediction[] {
   return [...faces].sort((p, q) => q.box.w * q.box.h - p.box.w * p.box.h).slice(0, n).sort((p, q) => p.box.x - q.box.x);
+}
+
+/** A face chosen for comparison and the file it came from. */
+export interface ComparedSide {
+  file: string;
+  face: FacePrediction;
+}
+
+/**
+ * The two faces `fer compare` compares: the largest face of each image, or with one image (`facesB`
+ * undefined) its two largest faces. Throws a FerError (exit code NO_FACE) naming the image short of faces.
+ */
+export function pickComparedFaces(fileA: string, facesA: FacePrediction[], fileB?: string, facesB?: FacePrediction[]): [ComparedSide, ComparedSide] {
+  if (fileB === undefined || facesB === undefined) {
+    const two = largestFaces(facesA, 2);
+    if (two.length < 2) throw new FerError(`${fileA}: found ${two.length} face${two.length === 1 ? '' : 's'}; comparing within one image needs two (or give two images)`, EXIT.NO_FACE);
+    return [{ file: fileA, face: two[0] }, { file: fileA, face: two[1] }];
+  }
+  const a = largestFaces(facesA, 1);
+  const b = largestFaces(facesB, 1);
+  const missing = [a.length === 0 ? fileA : '', b.length === 0 ? fileB : ''].filter((f) => f !== '');
+  if (missing.length > 0) throw new FerError(`no face found in ${missing.join(' or ')}`, EXIT.NO_FACE);
+  return [{ file: fileA, face: a[0] }, { file: fileB, face: b[0] }];
 }

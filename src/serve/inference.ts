@@ -1,0 +1,72 @@
+import sharp from 'sharp';
+import { FileResult } from '../vision/batch';
+import { DEFAULT_MARGIN, cropFaces } from '../vision/faces';
+import { LoadedImage, decodeImage } from '../vision/image';
+import { Predictor, scoresRecord, topClass } from '../vision/predict';
+import { DetectOptions, FacePrediction } from '../vision/types';
+import { HttpError } from './errors';
+import { MicroBatcher, MicroBatcherOptions } from './batcher';
+
+export interface ImageAnalyzerOptions {
+  predictor: Predictor;
+  /** Crop margin the predictor was made with (default DEFAULT_MARGIN). */
+  margin?: number;
+  /** Largest image accepted, in pixels (default 40 M). */
+  maxPixels?: number;
+  batch?: MicroBatcherOptions;
+}
+
+/**
+ * Decode, detect and classify uploaded images with one shared predictor. Detection runs on the predictor's
+ * detection thread; classification of the faces of concurrent requests is batched (MicroBatcher). A lone
+ * request's faces are classified in one call, as `fer predict` classifies one image's faces, so its JSON is
+ * the command's.
+ */
+export class ImageAnalyzer {
+  readonly batcher: MicroBatcher;
+  readonly maxPixels: number;
+  private readonly margin: number;
+
+  constructor(readonly o: ImageAnalyzerOptions) {
+    this.margin = o.margin ?? DEFAULT_MARGIN;
+    this.maxPixels = o.maxPixels ?? 40_000_000;
+    this.batcher = new MicroBatcher((faces, n) => o.predictor.classify(faces, n), o.batch);
+  }
+
+  /**
+   * Decode an uploaded image. 415 when it is not an image format we read, 413 over the pixel limit, 400 when
+   * the header is fine but the data is truncated or corrupt.
+   */
+  async decode(body: Buffer, name: string): Promise<LoadedImage> {
+    if (body.length === 0) throw new HttpError(400, 'empty_body', `${name}: empty body: send the image bytes`);
+    let meta: sharp.Metadata;
+    try {
+      meta = await sharp(body, { limitInputPixels: false }).metadata();
+    } catch {
+      throw new HttpError(415, 'unsupported_media', `${name}: not an image format fer reads (jpeg, png, webp, gif, tiff, avif)`);
+    }
+    const pixels = (meta.width ?? 0) * (meta.pageHeight ?? meta.height ?? 0);
+    if (pixels > this.maxPixels) {
+      throw new HttpError(413, 'too_many_pixels', `${name}: ${meta.width}×${meta.pageHeight ?? meta.height} is ${pixels} pixels; the limit is ${this.maxPixels}`);
+    }
+    try {
+      return await decodeImage(body, name);
+    } catch (e) {
+      throw new HttpError(400, 'bad_image', (e as Error).message.split('\n')[0]);
+    }
+  }
+
+  /** Faces of a decoded image, as FileResult (what `fer predict` builds its JSON from). */
+  async analyze(img: LoadedImage, name: string, detect?: DetectOptions): Promise<FileResult> {
+    const t0 = performance.now();
+    const boxes = await this.o.predictor.detectAsync(img.gray, img.width, img.height, detect);
+    const crops = cropFaces(img.gray, img.width, img.height, boxes, this.margin);
+    const scores = await this.batcher.run(crops, boxes.length);
+    const faces: FacePrediction[] = boxes.map((box, i) => ({ box, label: topClass(scores, i).label, scores: scoresRecord(scores, i) }));
+    return { file: name, width: img.width, height: img.height, faces, ms: performance.now() - t0 };
+  }
+
+  close(): void {
+    this.batcher.close();
+  }
+}
