@@ -161,6 +161,7 @@ function resolveUnder(root: string, rel: string): string {
   if (typeof rel !== 'string' || rel === '' || rel.includes('\0')) throw new HttpError(400, 'bad_path', 'path: expected a file path relative to the data directory');
   const realRoot = fs.realpathSync(root);
   const target = path.resolve(realRoot, rel);
+  if (!target.startsWith(realRoot + path.sep)) throw new HttpError(400, 'bad_path', `${rel}: outside the data directory`);
   let real: string;
   try {
     real = fs.realpathSync(target);
