@@ -138,3 +138,22 @@ export async function startRedis(bin: string, dir: string): Promise<{ url: strin
 export function filesEqual(a: string, b: string): boolean {
   return fs.readFileSync(a).equals(fs.readFileSync(b));
 }
+
+/** `fer <args>` to completion without blocking the test's event loop; resolves to the exit code and stderr. */
+export function runFerAsync(args: string[]): Promise<{ status: number | null; stderr: string }> {
+  const p = startFer(args);
+  return p.exited.then((status) => ({ status, stderr: p.err.join('\n') }));
+}
+
+/** Run async tasks `limit` at a time. */
+export async function inBatches<T>(tasks: (() => Promise<T>)[], limit: number): Promise<T[]> {
+  const out: T[] = new Array(tasks.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, async () => {
+    while (next < tasks.length) {
+      const i = next++;
+      out[i] = await tasks[i]();
+    }
+  }));
+  return out;
+}
