@@ -61,11 +61,15 @@ if (!REDIS) {
       const pan = path.join(FIXTURES, 'astronaut-pan.mp4');
       ffmpeg(['-i', pan, '-filter_complex', '[0:v]scale=320:240,split[a][b];[b]reverse[r];[a][r]concat=n=2:v=1[v]', '-map', '[v]', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', long]);
       const clips = [long, ...makeClips(dir, 4)];
+      const t0 = Date.now();
+      const marks: string[] = [];
+      const mark = (what: string) => marks.push(`${what} ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       const out = path.join(dir, 'out');
 
       const lockMs = '3000';
       for (let i = 0; i < 2; i++) workers.push(startFer(['worker', '--redis', redis.url, '--models', models, '--lock-ms', lockMs]));
       await Promise.all(workers.map((w) => w.waitFor(/^fer worker: waiting for jobs/, 90000)));
+      mark('workers ready');
 
       const added = runFer(['queue', 'add', ...clips, '--redis', redis.url, '--out-dir', out, '--json']);
       expect(added.stderr).toBe('');
@@ -84,6 +88,7 @@ if (!REDIS) {
       expect(Number(progress[1])).toBeLessThan(100);
       victim.child.kill('SIGKILL');
       expect(await victim.exited).toBeNull();
+      mark(`worker killed at ${progress[1]}% of the long job`);
 
       // A sixth video through the HTTP API of `fer serve --redis`, into the same queue.
       const data = path.join(dir, 'data');
@@ -98,6 +103,12 @@ if (!REDIS) {
       const webId = (await posted.json()).id as string;
 
       const ids = [...jobs.map((j) => j.id), webId];
+      // `fer video` on the same inputs, for reference, while the workers run.
+      const inputs = [...clips, path.join(data, 'in', 'web.mp4')];
+      const refs = inputs.map((_, i) => path.join(dir, `ref${i}`));
+      const references = inBatches(inputs.map((input, i) => () => runFerAsync(['video', input, path.join(refs[i], 'annotated.mp4'),
+        '--csv', path.join(refs[i], 'faces.csv'), '--jsonl', path.join(refs[i], 'faces.jsonl'), '--summary-json', path.join(refs[i], 'summary.json'),
+        '--models', models, '-q'])), 2);
       const end = Date.now() + 240000;
       let infos: (JobInfo | undefined)[] = [];
       while (Date.now() < end) {
@@ -105,6 +116,7 @@ if (!REDIS) {
         if (infos.every((j) => j && (j.state === 'completed' || j.state === 'failed'))) break;
         await new Promise((r) => setTimeout(r, 500));
       }
+      mark('all jobs finished');
       expect(infos.map((j) => j?.state)).toEqual(ids.map(() => 'completed'));
       const counts = await queue.counts();
       expect(counts).toMatchObject({ completed: 6, failed: 0, active: 0, waiting: 0 });
@@ -125,13 +137,12 @@ if (!REDIS) {
       const csv = await (await fetch(`${base}${view.links.csv}`)).text();
 
       // Every output equals `fer video`'s on the same input; nothing half-written or left over.
-      const inputs = [...clips, path.join(data, 'in', 'web.mp4')];
       const outDirs = [...jobs.map((j) => j.outDir), path.join(data, 'jobs', webId)];
-      const refs = inputs.map((_, i) => path.join(dir, `ref${i}`));
-      const runs = await inBatches(inputs.map((input, i) => () => runFerAsync(['video', input, path.join(refs[i], 'annotated.mp4'),
-        '--csv', path.join(refs[i], 'faces.csv'), '--jsonl', path.join(refs[i], 'faces.jsonl'), '--summary-json', path.join(refs[i], 'summary.json'),
-        '--models', models, '-q'])), 2);
+      const runs = await references;
       expect(runs.map((r) => r.status)).toEqual(inputs.map(() => 0));
+      mark('fer video references');
+      // eslint-disable-next-line no-console
+      console.log(`redis test: ${marks.join(' · ')}`);
       for (let i = 0; i < inputs.length; i++) {
         expect(fs.readdirSync(outDirs[i]).sort()).toEqual(OUTPUTS);
         for (const f of OUTPUTS) expect([i, f, filesEqual(path.join(outDirs[i], f), path.join(refs[i], f))]).toEqual([i, f, true]);
@@ -148,7 +159,7 @@ if (!REDIS) {
       expect(doc.jobs.map((j: { state: string }) => j.state)).toEqual(ids.map(() => 'completed'));
       const text = runFer(['queue', 'status', '--redis', redis.url]);
       expect(text.stdout.split('\n')[0]).toBe('waiting 0 · active 0 · delayed 0 · completed 6 · failed 0');
-    });
+    }, 400000);
 
     it('a job that keeps failing is retried with backoff, then marked failed with a one-line reason', async () => {
       if (workers.every((w) => w.child.exitCode !== null || w.child.signalCode !== null)) throw new Error('no worker left running');

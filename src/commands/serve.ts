@@ -89,7 +89,7 @@ export function register(program: Command): void {
   addModelOptions(cmd)
     .option('--host <addr>', 'address to bind (0.0.0.0: every interface; then set --token)', d.host)
     .option('--port <n>', 'TCP port (0: any free port)', intFlag('--port', 0, 65535), d.port)
-    .option('--token <secret>', 'require "Authorization: Bearer <secret>" on /v1 (env FER_TOKEN)')
+    .option('--token <secret>', 'require "Authorization: Bearer <secret>" on /v1 (env FER_TOKEN, which other users cannot see in ps)')
     .option('--data-dir <dir>', 'uploaded videos and job outputs; POST /v1/videos {"path"} may name files under it', d.dataDir)
     .option('--redis <url>', 'queue video jobs in Redis (BullMQ) for `fer worker` processes, e.g. redis://127.0.0.1:6379 (env FER_REDIS)')
     .option('--jobs <n>', 'video jobs run at once in this process (without --redis)', intFlag('--jobs', 1, 64), d.jobConcurrency)
