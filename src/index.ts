@@ -34,6 +34,6 @@ export { processVideo, summaryJson, VIDEO_DEFAULTS, ProcessVideoOptions, VideoRe
 export { setFastWasmKernels, BACKEND_NAMES, BackendOptions } from './backend';
 export { foldForInference } from './models/fold';
 export { quantizeModelDirFloat16, float32ToFloat16Bits } from './models/quantize';
-export { faceJson, fileResultJson, comparisonJson, ComparedFace } from './vision/json';
+export { faceJson, fileResultJson, comparisonJson } from './vision/json';
 export { pickComparedFaces, ComparedSide } from './vision/compare';
 export * from './serve';

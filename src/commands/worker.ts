@@ -7,6 +7,8 @@ import { createPredictor } from '../vision/predict';
 import { VIDEO_DEFAULTS } from '../video/process';
 import { QUEUE_NAME, WorkerEvent, startVideoWorker } from '../serve/redis';
 
+const PROGRESS_LINE_MS = 10_000;
+
 interface WorkerFlags extends ModelFlags {
   redis?: string;
   concurrency: number;
@@ -42,8 +44,16 @@ async function run(o: WorkerFlags): Promise<number> {
     modelsDir: o.models, nets: o.net, tta: o.tta, backend: o.backend, detector: o.detector, detect, margin: o.margin, detectInWorker: true,
   });
   if (!o.quiet) info(`backend ${predictor.backend.description} · nets ${predictor.nets.join(',')} from ${o.models}${o.tta ? ' · tta' : ''} · detector ${predictor.detector.engine}`);
+  // Progress: the first report of each job, then one line every 10 s (the job itself is updated every 0.5 s).
+  const lastPrinted = new Map<string, number>();
   const print = (e: WorkerEvent) => {
-    if (o.quiet && e.type === 'progress') return;
+    if (e.type === 'progress') {
+      const last = lastPrinted.get(e.id);
+      if (o.quiet || (last !== undefined && Date.now() - last < PROGRESS_LINE_MS)) return;
+      lastPrinted.set(e.id, Date.now());
+    } else if (e.type === 'completed' || e.type === 'failed') {
+      lastPrinted.delete(e.id);
+    }
     const line = describe(e);
     if (line) process.stdout.write(`${line}\n`);
   };

@@ -1,5 +1,5 @@
 import { Job, Queue, Worker } from 'bullmq';
-import { FerError } from '../util/errors';
+import { EXIT, FerError } from '../util/errors';
 import { Predictor } from '../vision/predict';
 import { HttpError } from './errors';
 import { JobInfo, JobModelOptions, JobProgress, JobQueue, JobState, VideoJobData, VideoJobResult, WORKER_ID, newJobId, runVideoJob } from './jobs';
@@ -12,7 +12,7 @@ export const JOB_ATTEMPTS = 3;
 export const BACKOFF_MS = 1000;
 
 function connection(url: string): { url: string; maxRetriesPerRequest: null; lazyConnect?: boolean } {
-  if (!/^rediss?:\/\//.test(url)) throw new FerError(`--redis ${url}: expected a redis:// or rediss:// URL`, 2);
+  if (!/^rediss?:\/\//.test(url)) throw new FerError(`--redis ${url}: expected a redis:// or rediss:// URL`, EXIT.USAGE);
   // Workers block on Redis: BullMQ requires maxRetriesPerRequest null on their connection.
   return { url, maxRetriesPerRequest: null };
 }

@@ -1,6 +1,6 @@
 import { CLASS_NAMES } from '../data/classes';
 import { FileResult } from './batch';
-import { ExpressionComparison } from './compare';
+import { ComparedSide, ExpressionComparison } from './compare';
 import { FacePrediction } from './types';
 
 /**
@@ -21,15 +21,9 @@ export function fileResultJson(r: FileResult): object {
   return r.error && r.width === 0 ? { file: r.file, error: r.error } : { file: r.file, faces: r.faces.map(faceJson), ...(r.error ? { error: r.error } : {}) };
 }
 
-/** One side of a comparison: the file and its chosen face. */
-export interface ComparedFace {
-  file: string;
-  face: FacePrediction;
-}
-
 /** `fer compare --json`: {a, b, cosine, jsDivergence, differences:[{label, a, b, diff}]}. */
-export function comparisonJson(a: ComparedFace, b: ComparedFace, cmp: ExpressionComparison): object {
-  const side = (s: ComparedFace) => ({ file: s.file, ...faceJson(s.face) });
+export function comparisonJson(a: ComparedSide, b: ComparedSide, cmp: ExpressionComparison): object {
+  const side = (s: ComparedSide) => ({ file: s.file, ...faceJson(s.face) });
   return {
     a: side(a), b: side(b),
     cosine: round6(cmp.cosine), jsDivergence: round6(cmp.jsDivergence),
