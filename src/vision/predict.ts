@@ -4,7 +4,7 @@ import { CLASS_NAMES, ClassName, IMAGE_SIZE, NUM_CLASSES } from '../data/classes
 import { argmax } from '../util/argmax';
 import { LoadedNet, ensembleScores, loadNets, predictScores } from '../models/classifier';
 import { DEFAULT_MODELS_DIR } from '../models/checkpoints';
-import { DetectorEngine, createDetector, nativeAvailable } from './detector';
+import { DetectorEngine, createDetector, isCnnEngine, nativeAvailable, resolveEngine } from './detector';
 import { AsyncFaceDetector, createWorkerDetector, inThread } from './detectWorker';
 import { DEFAULT_MARGIN, cropFaces } from './faces';
 import { Box, DetectOptions, FaceDetector, FacePrediction } from './types';
@@ -29,6 +29,8 @@ export interface PredictorOptions {
   detector?: DetectorEngine | FaceDetector;
   /** Default detection options for every call. */
   detect?: DetectOptions;
+  /** A CNN detector's model.json to use instead of the one in its npm package. */
+  detectorModel?: string;
   /** Crop margin around each box (fraction of its side, each side). */
   margin?: number;
   /**
@@ -80,15 +82,19 @@ export function confidenceOf(p: FacePrediction): number {
  */
 export async function createPredictor(opts: PredictorOptions = {}): Promise<Predictor> {
   const given = typeof opts.detector === 'object' ? opts.detector : undefined;
-  const engine: DetectorEngine = given ? given.engine : (opts.detector as DetectorEngine | undefined) ?? 'auto';
-  // Only OpenCV.js goes to a worker: the native binding is multi-threaded already, and cannot be loaded in
-  // two threads (it is not context-aware).
-  const useWorker = !given && opts.detectInWorker && (engine === 'wasm' || (engine === 'auto' && !nativeAvailable()));
+  const engine: DetectorEngine = given ? 'auto' : (opts.detector as DetectorEngine | undefined) ?? 'auto';
+  const cnn = !given && isCnnEngine(resolveEngine(engine));
+  // OpenCV.js and the CNN go to a worker; the native binding is multi-threaded already, and cannot be
+  // loaded in two threads (it is not context-aware).
+  const useWorker = !given && opts.detectInWorker
+    && (cnn || engine === 'wasm' || (engine === 'haar' && !nativeAvailable()));
+  const backendReady = initBackend(opts.backend ?? 'auto', { threads: opts.threads });
+  backendReady.catch(() => undefined); // awaited below
   // Detectors start first: OpenCV.js (and the worker's copy, on its own thread) initialise while the backend
-  // and models load.
+  // and models load. A CNN in this thread needs the backend first.
   const detectors = Promise.allSettled([
-    given ? Promise.resolve(given) : createDetector(engine),
-    useWorker ? createWorkerDetector('wasm') : Promise.resolve(undefined),
+    given ? Promise.resolve(given) : cnn ? backendReady.then(() => createDetector(engine, undefined, opts.detectorModel)) : createDetector(engine),
+    useWorker ? createWorkerDetector(cnn ? engine : 'wasm', undefined, opts.backend ?? 'auto', opts.detectorModel) : Promise.resolve(undefined),
   ]);
   const release = async (models: LoadedNet[] = []) => {
     models.forEach((n) => n.model.dispose());
@@ -99,7 +105,7 @@ export async function createPredictor(opts: PredictorOptions = {}): Promise<Pred
   let backend: BackendInfo;
   let loaded: LoadedNet[];
   try {
-    backend = await initBackend(opts.backend ?? 'auto', { threads: opts.threads });
+    backend = await backendReady;
     loaded = await loadNets(opts.modelsDir ?? DEFAULT_MODELS_DIR, opts.nets);
   } catch (e) {
     await release();
