@@ -37,7 +37,7 @@ describe('fer predict (CLI, tiny untrained models)', () => {
     expect(Object.keys(face.scores)).toEqual([...CLASS_NAMES]);
     expect(Object.values(face.scores).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
     expect(CLASS_NAMES).toContain(face.label);
-    expect(r.stderr).toMatch(/^backend .+ · nets 1,2 from .+ · detector (wasm|native)$/m);
+    expect(r.stderr).toMatch(/^backend .+ · nets 1,2 from .+ · detector (blazeface|wasm|native)$/m);
 
     const meta = await sharp(out).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 512, 512]);

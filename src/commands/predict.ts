@@ -5,7 +5,7 @@ import { colorErr, info } from '../util/log';
 import { createProgress } from '../util/progress';
 import { CLASS_NAMES } from '../data/classes';
 import { parseNetList } from '../models/nets';
-import { DEFAULT_DETECT, DEFAULT_DETECTOR, DETECTOR_ENGINES, DetectorEngine } from '../vision/detector';
+import { DEFAULT_DETECT, DEFAULT_DETECTOR, DETECTOR_ENGINES, DetectorEngine, defaultFraming } from '../vision/detector';
 import { DEFAULT_MARGIN } from '../vision/faces';
 import { expandInputs } from '../vision/inputs';
 import { Predictor, confidenceOf, createPredictor } from '../vision/predict';
@@ -27,7 +27,7 @@ export interface ModelFlags {
   minScore: number;
   nmsIou: number;
   detectorModel?: string;
-  margin: number;
+  margin?: number;
   quiet: boolean;
 }
 
@@ -48,7 +48,7 @@ export function addModelOptions(cmd: Command, detect: Required<DetectOptions> = 
     .option('--nms-iou <f>', 'boxes overlapping a better-scored one by at least this IoU are the same face (non-maximum suppression)', numFlag('--nms-iou', 0.05, 1), detect.nmsIou)
     .option('--scale-factor <f>', 'Haar pyramid step (smaller finds more, slower)', numFlag('--scale-factor', 1.01, 2), detect.scaleFactor)
     .option('--min-neighbors <n>', 'Haar overlapping detections needed to keep a face (higher: fewer false faces)', intFlag('--min-neighbors', 0), detect.minNeighbors)
-    .option('--margin <f>', 'context added around each face before cropping, fraction of its side on each side', numFlag('--margin', 0, 1), DEFAULT_MARGIN)
+    .option('--margin <f>', `context added around each face before cropping, fraction of its side on each side (default: the detector's framing of FER2013 faces, ${defaultFraming('auto').margin} for ${DEFAULT_DETECTOR}, ${DEFAULT_MARGIN} for haar)`, numFlag('--margin', 0, 1))
     .option('-q, --quiet', 'no progress bar, notes or summary on stderr (errors still print)', false);
 }
 

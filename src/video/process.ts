@@ -3,7 +3,7 @@ import { writeFileAtomic } from '../util/atomic';
 import { argmax } from '../util/argmax';
 import { CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
 import { DEFAULT_DETECT, DetectorEngine } from '../vision/detector';
-import { DEFAULT_MARGIN, cropFaces, rgbToGray } from '../vision/faces';
+import { rgbToGray } from '../vision/faces';
 import { Annotation, annotateRgb } from '../vision/annotate';
 import { Predictor, createPredictor } from '../vision/predict';
 import { Box, DetectOptions, FaceDetector } from '../vision/types';
@@ -256,7 +256,6 @@ export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult>
     interrupted = true;
     void decoder?.stop();
   };
-  const margin = o.margin ?? DEFAULT_MARGIN;
   let pending: Pending[] = [];
   let crops: Uint8Array[] = [];
   let cropCount = 0;
@@ -363,7 +362,7 @@ export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult>
       const boxes = tracks.map((tr) => ({ ...tr.box }));
       if (boxes.length > 0) {
         const t = performance.now();
-        crops.push(cropFaces(item.gray, width, height, boxes, margin));
+        crops.push(predictor!.cropBoxes(item.gray, width, height, boxes));
         stages.classify += performance.now() - t;
       }
       pending.push({ frame: item.frame, tracks: [...tracks], boxes, faceOffset: cropCount });

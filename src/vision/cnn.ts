@@ -255,7 +255,9 @@ export class CnnDetector implements FaceDetector {
       }
       this.runTile(level.img, level.w, level.h, t, o.minScore, found);
     }
-    const minSide = o.minFace;
+    // Detectors frame faces differently (BlazeFace's boxes are tight, ~0.9× a Haar box): --min-face is the
+    // search resolution's promise, and boxes down to 3/4 of it are kept rather than cut at an exact size.
+    const minSide = 0.75 * o.minFace;
     const boxes = nms(found, { iou: o.nmsIou, weighted: true })
       .filter((b) => Math.max(b.w, b.h) >= minSide)
       .map((b) => clampBox(b, width, height))

@@ -21,11 +21,20 @@ export function rgbToGray(rgb: Uint8Array, width: number, height: number): Uint8
   return gray;
 }
 
+/**
+ * How a detector's boxes are turned into FER2013-framed crops: `margin` (fraction of the box side added on
+ * each side) and `shiftY` (the crop centre moved down by this fraction of the crop side; negative: up).
+ */
+export interface Framing {
+  margin: number;
+  shiftY: number;
+}
+
 /** The square region (before clamping to the image) that cropFace samples for `box`. */
-export function cropRegion(box: Box, margin: number = DEFAULT_MARGIN): Box {
+export function cropRegion(box: Box, margin: number = DEFAULT_MARGIN, shiftY = 0): Box {
   const side = Math.max(box.w, box.h) * (1 + 2 * margin);
   const cx = box.x + box.w / 2;
-  const cy = box.y + box.h / 2;
+  const cy = box.y + box.h / 2 + shiftY * side;
   return { x: cx - side / 2, y: cy - side / 2, w: side, h: side };
 }
 
@@ -77,10 +86,10 @@ export function cropFace(gray: Uint8Array, width: number, height: number, box: B
 }
 
 /** cropFace writing into `out` at face index `index` (for batching many faces into one buffer). */
-export function cropFaceInto(out: Uint8Array, index: number, gray: Uint8Array, width: number, height: number, box: Box, margin: number = DEFAULT_MARGIN): void {
+export function cropFaceInto(out: Uint8Array, index: number, gray: Uint8Array, width: number, height: number, box: Box, margin: number = DEFAULT_MARGIN, shiftY = 0): void {
   if (gray.length < width * height) throw new RangeError(`cropFace: buffer has ${gray.length} bytes, ${width}×${height} needs ${width * height}`);
   if (!(box.w > 0 && box.h > 0)) throw new RangeError(`cropFace: empty box ${JSON.stringify(box)}`);
-  const r = cropRegion(box, margin);
+  const r = cropRegion(box, margin, shiftY);
   const cols = axisWeights(r.x, r.w, IMAGE_SIZE, width);
   const rows = axisWeights(r.y, r.h, IMAGE_SIZE, height);
   const base = index * IMAGE_SIZE * IMAGE_SIZE;
@@ -120,11 +129,12 @@ export function eyeLineAngle(box: Box): number {
  * output pixel averages k×k bilinear samples of the source (k: the source pixels per output pixel, ≤ 4),
  * border pixels replicated outside the image.
  */
-export function cropFaceRotatedInto(out: Uint8Array, index: number, gray: Uint8Array, width: number, height: number, box: Box, margin: number, angle: number): void {
+export function cropFaceRotatedInto(out: Uint8Array, index: number, gray: Uint8Array, width: number, height: number, box: Box, margin: number, angle: number, shiftY = 0): void {
   const r = cropRegion(box, margin);
   const side = r.w;
-  const cx = r.x + side / 2;
-  const cy = r.y + side / 2;
+  // The shift runs along the face's vertical axis.
+  const cx = r.x + side / 2 - Math.sin(angle) * shiftY * side;
+  const cy = r.y + side / 2 + Math.cos(angle) * shiftY * side;
   const step = side / IMAGE_SIZE;
   const k = Math.max(1, Math.min(4, Math.ceil(step)));
   const cos = Math.cos(angle);
@@ -157,12 +167,12 @@ export function cropFaceRotatedInto(out: Uint8Array, index: number, gray: Uint8A
  * Crop many faces into one N×48×48 buffer, the layout predictScores takes. With `align` (default on), a box
  * with eye landmarks is cropped with its eye line level, as FER2013's faces are registered.
  */
-export function cropFaces(gray: Uint8Array, width: number, height: number, boxes: Box[], margin: number = DEFAULT_MARGIN, align = true): Uint8Array {
+export function cropFaces(gray: Uint8Array, width: number, height: number, boxes: Box[], margin: number = DEFAULT_MARGIN, align = true, shiftY = 0): Uint8Array {
   const out = new Uint8Array(boxes.length * IMAGE_SIZE * IMAGE_SIZE);
   boxes.forEach((b, i) => {
     const angle = align ? eyeLineAngle(b) : 0;
-    if (Math.abs(angle) > 0.02) cropFaceRotatedInto(out, i, gray, width, height, b, margin, angle);
-    else cropFaceInto(out, i, gray, width, height, b, margin);
+    if (Math.abs(angle) > 0.02) cropFaceRotatedInto(out, i, gray, width, height, b, margin, angle, shiftY);
+    else cropFaceInto(out, i, gray, width, height, b, margin, shiftY);
   });
   return out;
 }

@@ -4,9 +4,9 @@ import { CLASS_NAMES, ClassName, IMAGE_SIZE, NUM_CLASSES } from '../data/classes
 import { argmax } from '../util/argmax';
 import { LoadedNet, ensembleScores, loadNets, predictScores } from '../models/classifier';
 import { DEFAULT_MODELS_DIR } from '../models/checkpoints';
-import { DetectorEngine, createDetector, isCnnEngine, nativeAvailable, resolveEngine } from './detector';
+import { DetectorEngine, createDetector, defaultFraming, isCnnEngine, nativeAvailable, resolveEngine } from './detector';
 import { AsyncFaceDetector, createWorkerDetector, inThread } from './detectWorker';
-import { DEFAULT_MARGIN, cropFaces } from './faces';
+import { Framing, cropFaces } from './faces';
 import { Box, DetectOptions, FaceDetector, FacePrediction } from './types';
 
 
@@ -31,8 +31,12 @@ export interface PredictorOptions {
   detect?: DetectOptions;
   /** A CNN detector's model.json to use instead of the one in its npm package. */
   detectorModel?: string;
-  /** Crop margin around each box (fraction of its side, each side). */
+  /** Crop margin around each box (fraction of its side, each side); default: the detector's (defaultFraming). */
   margin?: number;
+  /** Crop centre shift, fraction of the crop side (negative: up); default: the detector's (defaultFraming). */
+  shiftY?: number;
+  /** Level the eye line of faces with landmarks before cropping (default true). */
+  align?: boolean;
   /**
    * Also start a detector in a worker thread for detectAsync (batches: the next image is detected while
    * the current one is classified). Ignored when `detector` is a FaceDetector object.
@@ -47,6 +51,8 @@ export interface Predictor {
   readonly detector: FaceDetector;
   /** Ensemble softmax scores (count × 7, FER2013 order) of `count` 48×48 uint8 faces. */
   classify(faces: Uint8Array, count: number): Float32Array;
+  /** The 48×48 crops (count × 48 × 48) classify takes, of the faces in `boxes`, framed for this detector. */
+  cropBoxes(gray: Uint8Array, width: number, height: number, boxes: Box[]): Uint8Array;
   /** Scores of the faces in `boxes` of a grey image (count × 7). */
   classifyBoxes(gray: Uint8Array, width: number, height: number, boxes: Box[]): Float32Array;
   /** Detect every face in a grey image and classify it. */
@@ -124,7 +130,8 @@ export async function createPredictor(opts: PredictorOptions = {}): Promise<Pred
 
 class EnsemblePredictor implements Predictor {
   readonly nets: number[];
-  private readonly margin: number;
+  private readonly framing: Framing;
+  private readonly align: boolean;
   private readonly tta: boolean;
 
   constructor(
@@ -136,7 +143,9 @@ class EnsemblePredictor implements Predictor {
     private readonly opts: PredictorOptions,
   ) {
     this.nets = loaded.map((n) => n.net);
-    this.margin = opts.margin ?? DEFAULT_MARGIN;
+    const d = defaultFraming(detector.engine);
+    this.framing = { margin: opts.margin ?? d.margin, shiftY: opts.shiftY ?? d.shiftY };
+    this.align = opts.align ?? true;
     this.tta = opts.tta ?? false;
   }
 
@@ -146,8 +155,12 @@ class EnsemblePredictor implements Predictor {
     return perNet.length === 1 ? perNet[0] : ensembleScores(perNet);
   }
 
+  cropBoxes(gray: Uint8Array, width: number, height: number, boxes: Box[]): Uint8Array {
+    return cropFaces(gray, width, height, boxes, this.framing.margin, this.align, this.framing.shiftY);
+  }
+
   classifyBoxes(gray: Uint8Array, width: number, height: number, boxes: Box[]): Float32Array {
-    return this.classify(cropFaces(gray, width, height, boxes, this.margin), boxes.length);
+    return this.classify(this.cropBoxes(gray, width, height, boxes), boxes.length);
   }
 
   predictGray(gray: Uint8Array, width: number, height: number, opts?: DetectOptions): FacePrediction[] {
