@@ -41,9 +41,10 @@ export function resolveEngine(engine: DetectorEngine): Exclude<DetectorEngine, '
 export const CASCADE_FILE = path.resolve(__dirname, '..', '..', 'assets', 'haarcascade_frontalface_default.xml');
 
 /**
- * Defaults chosen on the test photos and 91 frames of the two test videos (one face in each): 360 px with
- * OpenCV's usual minNeighbors 5 found every face but one, with no false one, for 30 ms of CPU on a VGA
- * frame (400 px: 37 ms, 480 px: 49 ms, neither better). On VGA it still sees faces down to ~43 px.
+ * Photo defaults. minFace 48 (original pixels): group photos' faces (the Solvay photo's are 51–76 px) are
+ * searched at the resolution they need, by every detector. CNN: minScore 0.6 (true faces on the test photos
+ * scored ≥ 0.69, false boxes < 0.6), NMS IoU 0.3 (MediaPipe's). Haar (the seeds' choice, on the test photos
+ * and 91 frames of the test videos): a copy of at least 360 px, OpenCV's usual minNeighbors 5.
  */
 export const DEFAULT_DETECT: Required<DetectOptions> = { detectSize: 360, minFace: DEFAULT_MIN_FACE, scaleFactor: 1.1, minNeighbors: 5, ...CNN_DEFAULTS };
 
