@@ -3,9 +3,12 @@
 // `npm run bench:predict`: start-up time (backend + models + cascade) and per-image time of `fer predict`'s
 // library path on 640×480 one-face photos made from test/fixtures/astronaut.png, then batch throughput with
 // decoding overlapped (predictFiles). Goals: ≤ 100 ms per image after start-up, ≥ 15 images/s in batch on
-// 2 cores. Prints numbers and ratios; asserts nothing.
+// 2 cores. Then, per detector (--detectors, default blazeface,haar): faces found, false boxes and ms per
+// image on the ../shared/media photos and on mosaics of real faces at several sizes (bench/detection.js).
+// Prints numbers and ratios; asserts nothing.
 //
-//   node bench/predict.js [--images N] [--models DIR] [--nets 1,2,3] [--backend NAME] [--detector wasm|native] [--tta]
+//   node bench/predict.js [--images N] [--models DIR] [--nets 1,2,3] [--backend NAME] [--detector auto|haar|…] [--tta]
+//                        [--detectors blazeface,haar] [--no-detection]
 //
 // Without --models it times random-weight nets of the real architectures (src/models buildNet): the same
 // compute as trained ones.
@@ -116,21 +119,39 @@ async function main() {
   const cores = Math.min(2, os.cpus().length);
   console.log(`CPU-bound ceiling on ${cores} idle cores: ${f1(cores * 1000 / batchCpu)} images/s (${f1(cores * 1000 / batchCpu / 15)}× the goal)`);
 
-  // --- detection cost against --detect-size (what the default trades)
+  // --- detection cost against --min-face (what the default trades: smaller faces need finer passes)
   const img = await loadImage(files[0]);
-  const sizes = [320, 360, 400, 480, 640];
-  const row = sizes.map((s) => {
+  const row = [24, 32, 48, 64, 110].map((m) => {
     const times = [];
     let found = 0;
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < 5; i++) {
       const t = process.hrtime.bigint();
-      found = predictor.detector.detect(img.gray, img.width, img.height, { detectSize: s }).length;
+      found = predictor.detector.detect(img.gray, img.width, img.height, { minFace: m }).length;
       times.push(ms(t));
     }
-    return `${s}px ${f1(median(times))} ms (${found} face)`;
+    return `${m}px ${f1(median(times))} ms (${found} face)`;
   });
-  console.log(`detect vs --detect-size on 640×480: ${row.join(', ')}`);
+  console.log(`${predictor.detector.engine} detect vs --min-face on 640×480: ${row.join(', ')}`);
   predictor.dispose();
+
+  // --- per detector: recall, false boxes, ms per image (shared photos + mosaics)
+  if (!process.argv.includes('--no-detection')) {
+    const det = require('./detection');
+    if (fs.existsSync(path.join(det.MEDIA, 'solvay1927.jpg'))) {
+      const { createDetector } = require(path.join(dist, 'vision', 'detector'));
+      const set = await det.testSet();
+      const dets = [];
+      for (const n of arg('detectors', 'blazeface,haar').split(',')) dets.push(await createDetector(n));
+      const rows = await det.evaluate(dets, set);
+      const vga = {};
+      for (const d of dets) vga[d.engine] = await det.vgaMs(d);
+      console.log('\nper detector, default settings (found = faces found / faces there; false = boxes on no face):');
+      det.printTable(rows, vga);
+      dets.forEach((d) => d.dispose());
+    } else {
+      console.log(`per-detector recall: ${det.MEDIA} not found (set FER_SHARED); skipped`);
+    }
+  }
 
   // --- the CLI end to end, one image (process start, module loading, start-up, one image)
   if (!process.argv.includes('--no-cli')) {

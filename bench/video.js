@@ -5,7 +5,11 @@
 // settings and with --every 3. Goal: ≥ 25 fps end to end on 2 cores (real time). Prints numbers and ratios;
 // asserts nothing.
 //
-//   node bench/video.js [--input FILE] [--models DIR] [--nets 1,2,3] [--runs N] [--detector wasm|native] [--detect-size PX]
+// Then, per detector (--detectors, default blazeface,haar): detection ms per frame, frames where it finds a
+// face, and `fer video` end to end (fps, frames with a reported face).
+//
+//   node bench/video.js [--input FILE] [--models DIR] [--nets 1,2,3] [--runs N] [--detector auto|haar|…] [--detect-size PX]
+//                      [--detectors blazeface,haar]
 //                      [--no-worker]   (detect on the main thread, to see what the worker buys)
 //
 // Without --models it times random-weight nets of the real architectures (src/models buildNet): the same
@@ -156,6 +160,28 @@ async function main() {
   }
   ready.dispose();
   console.log(`--every 3 vs default: ${f2(results['--every 3'] / results.default)}× the frames/s`);
+
+  // --- per detector: detection alone, then end to end with its own worker, default video settings
+  console.log(`\nper detector (video defaults: --min-face ${detect.minFace}, --min-score ${detect.minScore}; frames ${info.width}×${info.height}):`);
+  for (const name of arg('detectors', 'blazeface,haar').split(',')) {
+    const p = await createPredictor({ modelsDir: models, nets, detector: name, detect, detectInWorker: true });
+    const times = [];
+    let withFace = 0;
+    let boxes = 0;
+    for (const f of frames) {
+      const gray = rgbToGray(f.rgb, info.width, info.height);
+      const t = now();
+      const b = p.detector.detect(gray, info.width, info.height, detect);
+      times.push(now() - t);
+      boxes += b.length;
+      if (b.length > 0) withFace++;
+    }
+    const res = await processVideo({ input, output: path.join(work, `det-${name}.mp4`), predictor: p, detect });
+    p.dispose();
+    console.log(`  ${p.detector.engine.padEnd(10)} detect ${f2(median(times))} ms/frame (median), a face in ${withFace}/${n} frames (${f1(100 * withFace / n)}%), `
+      + `${f2(boxes / n)} boxes/frame; fer video ${f1(res.fps)} fps, faces reported in ${res.framesWithFace}/${res.frames} frames `
+      + `(${f1(100 * res.framesWithFace / res.frames)}%), ${res.tracks.length} track(s)`);
+  }
   console.log(`load now ${load()}`);
   fs.rmSync(work, { recursive: true, force: true });
 }

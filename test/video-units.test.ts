@@ -29,7 +29,7 @@ describe('FaceTracker', () => {
   });
 
   it('remembers a lost face for memoryFrames, then forgets it', () => {
-    const t = new FaceTracker({ memoryFrames: 3 });
+    const t = new FaceTracker({ memoryFrames: 3, maxMissed: 0 });
     t.update([box(0, 0)], 0);
     expect(t.update([], 1)).toEqual([]);
     expect(t.current()).toEqual([]);
@@ -44,6 +44,30 @@ describe('FaceTracker', () => {
     t.update([box(0, 0)], 0);
     // IoU 1/3 < 0.5: a different face.
     expect(t.update([box(50, 0)], 1)[0].id).toBe(2);
+  });
+});
+
+describe('FaceTracker carries a face through missed detections (SORT max_age)', () => {
+  it('reports a confirmed face for maxMissed rounds without a detection, moved at its last velocity, then drops it', () => {
+    const t = new FaceTracker({ maxMissed: 2 });
+    t.update([box(0, 0)], 0);
+    t.update([box(10, 0)], 1);
+    // Missed twice: still reported with id 1, moving 10 px a round.
+    expect(t.update([], 2).map((tr) => [tr.id, tr.box.x, tr.missed])).toEqual([[1, 20, 1]]);
+    expect(t.update([], 3).map((tr) => [tr.id, tr.box.x, tr.missed])).toEqual([[1, 30, 2]]);
+    // A third miss: gone from the report...
+    expect(t.update([], 4)).toEqual([]);
+    // ...but back within memoryFrames it keeps its id.
+    expect(t.update([box(40, 0)], 5).map((tr) => [tr.id, tr.missed])).toEqual([[1, 0]]);
+  });
+
+  it('a one-off candidate is not carried; a face missed past maxMissed leaves the report and keeps its id when back', () => {
+    const t = new FaceTracker({ minHits: 3, maxMissed: 1 });
+    for (let f = 0; f < 3; f++) t.update([box(0, 0)], f);
+    // A one-off detection elsewhere (unconfirmed) and a miss of the real face.
+    expect(t.update([box(400, 0)], 3).map((tr) => tr.id)).toEqual([1]);
+    expect(t.update([], 4).map((tr) => tr.id)).toEqual([]);
+    expect(t.update([box(2, 0)], 5).map((tr) => tr.id)).toEqual([1]);
   });
 });
 

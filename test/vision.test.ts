@@ -105,7 +105,7 @@ describe('face detection (OpenCV.js)', () => {
 
   it('maps boxes from the downscaled copy back to original pixels, and honours --min-face', async () => {
     const big = await decodeImage(await sharp(ASTRONAUT).resize(1024, 1024).png().toBuffer(), 'astronaut@2x');
-    // Default detect size: found on a 360-px copy (scale 0.35), reported in 1024-px pixels.
+    // Default --min-face 48: found on a 512-px copy (24/48), reported in 1024-px pixels.
     const boxes = detector.detect(big.gray, big.width, big.height);
     expect(boxes).toHaveLength(1);
     expectNear(boxes[0], { x: 354, y: 132, w: 190, h: 190 }, 12);
@@ -144,7 +144,7 @@ if (nativeAvailable()) {
     });
 
     it('a batch predictor keeps native detection in the main thread (the binding cannot load in two threads)', async () => {
-      const p = await createPredictor({ modelsDir: await makeTinyModels([1]), detector: 'auto', detectInWorker: true });
+      const p = await createPredictor({ modelsDir: await makeTinyModels([1]), detector: 'haar', detectInWorker: true });
       expect(p.detector.engine).toBe('native');
       const img = await loadImage(ASTRONAUT);
       expect(p.predictGray(img.gray, img.width, img.height)).toHaveLength(1);

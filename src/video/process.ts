@@ -3,7 +3,7 @@ import { writeFileAtomic } from '../util/atomic';
 import { argmax } from '../util/argmax';
 import { CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
 import { DEFAULT_DETECT, DetectorEngine } from '../vision/detector';
-import { DEFAULT_MARGIN, cropFaces, rgbToGray } from '../vision/faces';
+import { rgbToGray } from '../vision/faces';
 import { Annotation, annotateRgb } from '../vision/annotate';
 import { Predictor, createPredictor } from '../vision/predict';
 import { Box, DetectOptions, FaceDetector } from '../vision/types';
@@ -15,15 +15,17 @@ import { CSV_HEADER, FaceRow, SummaryBuilder, TrackSummary, csvRow, jsonRow } fr
 import { FaceTracker, Track, smoothScores } from './tracker';
 
 /**
- * Video defaults. Detection is the costliest stage per frame (Haar on OpenCV.js: ~15 ms of CPU at 256 px on
- * the long side, ~23 ms at 320). 256 px finds faces from ~60 px in a 640-px-wide frame (as many as 320 on the
- * reference clips) and leaves room for real time on 2 cores; raise --detect-size for small faces in HD video.
+ * Video defaults. Detection is the costliest stage per frame. --min-face 110: a VGA frame is searched in one
+ * pass of the CNN detector (BlazeFace finds faces from ~44 of its 256 px, i.e. ~110 px in a 640-px frame);
+ * lower it for smaller faces (more passes per frame: slower). Haar (--detector haar) searches a 256-px copy
+ * as before (~15 ms of CPU on OpenCV.js, faces from ~60 px in a 640-px frame); raise --detect-size for
+ * small faces in HD video.
  */
 export const VIDEO_DEFAULTS = {
   every: 1,
   smooth: 0.3,
   minHits: 3,
-  detect: { ...DEFAULT_DETECT, detectSize: 256 } as Required<DetectOptions>,
+  detect: { ...DEFAULT_DETECT, detectSize: 256, minFace: 110 } as Required<DetectOptions>,
   preset: 'veryfast',
   crf: 23,
 } as const;
@@ -47,6 +49,8 @@ export interface ProcessVideoOptions {
   tta?: boolean;
   backend?: string;
   detector?: DetectorEngine | FaceDetector;
+  /** A CNN detector's model.json instead of its npm package's. */
+  detectorModel?: string;
   margin?: number;
   detect?: DetectOptions;
 
@@ -223,7 +227,7 @@ export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult>
     }
     // Detection runs on a worker thread (the predictor's detectAsync) so that it overlaps classification.
     predictor = o.predictor ?? await createPredictor({
-      modelsDir: o.modelsDir, nets: o.nets, tta: o.tta, backend: o.backend, detector: o.detector, detect: detectOpts, margin: o.margin,
+      modelsDir: o.modelsDir, nets: o.nets, tta: o.tta, backend: o.backend, detector: o.detector, detect: detectOpts, margin: o.margin, detectorModel: o.detectorModel,
       detectInWorker: o.detectThread !== false,
     });
   } catch (e) {
@@ -252,7 +256,6 @@ export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult>
     interrupted = true;
     void decoder?.stop();
   };
-  const margin = o.margin ?? DEFAULT_MARGIN;
   let pending: Pending[] = [];
   let crops: Uint8Array[] = [];
   let cropCount = 0;
@@ -359,7 +362,7 @@ export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult>
       const boxes = tracks.map((tr) => ({ ...tr.box }));
       if (boxes.length > 0) {
         const t = performance.now();
-        crops.push(cropFaces(item.gray, width, height, boxes, margin));
+        crops.push(predictor!.cropBoxes(item.gray, width, height, boxes));
         stages.classify += performance.now() - t;
       }
       pending.push({ frame: item.frame, tracks: [...tracks], boxes, faceOffset: cropCount });

@@ -18,6 +18,11 @@ export interface Track {
   lastSeen: number;
   /** Smoothed class scores (exponential moving average), once the track has been classified. */
   scores?: Float32Array;
+  /**
+   * Detection rounds in a row this track was not detected in (0: detected in the last round). A confirmed
+   * track is still reported, its box moved on at its last velocity, for up to `maxMissed` such rounds.
+   */
+  missed?: number;
 }
 
 export interface TrackerOptions {
@@ -31,10 +36,15 @@ export interface TrackerOptions {
    * faces are reported at once, so those present from the start lose no frames. 1 = report every detection.
    */
   minHits?: number;
+  /**
+   * A confirmed face missed by the detector is still reported for this many detection rounds (SORT's
+   * max_age), its box moved at its last velocity: one-frame detector misses do not make it blink. 0 = off.
+   */
+  maxMissed?: number;
 }
 
 /** A track before it is confirmed has id 0; `streak` counts consecutive detection rounds it was matched in. */
-type Candidate = Track & { streak: number };
+type Candidate = Track & { streak: number; vx: number; vy: number };
 
 /**
  * Gives faces stable ids across frames by greedy IoU matching of each detection round with the tracks of
@@ -48,11 +58,13 @@ export class FaceTracker {
   private readonly iouThreshold: number;
   private readonly memoryFrames: number;
   private readonly minHits: number;
+  private readonly maxMissed: number;
 
   constructor(opts: TrackerOptions = {}) {
     this.iouThreshold = opts.iouThreshold ?? 0.3;
     this.memoryFrames = opts.memoryFrames ?? 25;
     this.minHits = opts.minHits ?? 1;
+    this.maxMissed = opts.maxMissed ?? 2;
   }
 
   /** Match this frame's detections to tracks; returns the confirmed tracks visible now, in detection order. */
@@ -76,15 +88,25 @@ export class FaceTracker {
       usedTracks.add(p.t);
       trackFor[p.d] = this.tracks[p.t];
     }
-    this.tracks.forEach((track, t) => { if (!usedTracks.has(t)) track.streak = 0; });
+    this.tracks.forEach((track, t) => {
+      if (usedTracks.has(t)) return;
+      track.streak = 0;
+      track.missed = (track.missed ?? 0) + 1;
+    });
     const early = this.rounds < this.minHits - 1;
     this.rounds++;
     const matched = boxes.map((box, d) => {
       let track = trackFor[d];
       if (!track) {
-        track = { id: 0, box, lastSeen: frame, streak: 0 };
+        track = { id: 0, box, lastSeen: frame, streak: 0, vx: 0, vy: 0 };
         this.tracks.push(track);
+      } else {
+        // Velocity per detection round, from box centres (a carried box already moved on), for carrying
+        // the box through a miss.
+        track.vx = box.x + box.w / 2 - track.box.x - track.box.w / 2;
+        track.vy = box.y + box.h / 2 - track.box.y - track.box.h / 2;
       }
+      track.missed = 0;
       track.box = box;
       track.lastSeen = frame;
       track.streak++;
@@ -93,6 +115,12 @@ export class FaceTracker {
       return track;
     });
     this.active = matched.filter((t) => t.id !== 0);
+    // Confirmed faces the detector missed this round: carried (SORT), moved at their last velocity.
+    for (const track of this.tracks) {
+      if (track.id === 0 || matched.includes(track) || (track.missed ?? 0) > this.maxMissed) continue;
+      track.box = { ...track.box, x: Math.round(track.box.x + track.vx), y: Math.round(track.box.y + track.vy) };
+      this.active.push(track);
+    }
     return this.active;
   }
 

@@ -2,16 +2,17 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Worker, isMainThread, parentPort, workerData } from 'worker_threads';
 import { FerError, isFerError } from '../util/errors';
-import { DetectorEngine, createDetector } from './detector';
-import { Box, DetectOptions, FaceDetector } from './types';
+import { DetectorEngine, createDetector, isCnnEngine, resolveEngine } from './detector';
+import { Box, DetectOptions, EngineName, FaceDetector } from './types';
 
 /**
- * Haar detection in a worker thread, so that in a batch the next image is detected while the current one is
- * classified: OpenCV.js is single-threaded, and on 2 cores the second one is otherwise mostly idle.
+ * Face detection in a worker thread, so that in a batch the next image is detected while the current one is
+ * classified: OpenCV.js and a one-thread tfjs wasm backend are single-threaded, and on 2 cores the second
+ * one is otherwise mostly idle. A CNN detector starts its own tfjs backend in the worker.
  * This file is both the client (createWorkerDetector) and, when loaded as a worker, the worker itself.
  */
 export interface AsyncFaceDetector {
-  readonly engine: 'wasm' | 'native';
+  readonly engine: EngineName;
   /** True when detection really runs off the main thread (false: in-thread fallback). */
   readonly threaded: boolean;
   detect(gray: Uint8Array, width: number, height: number, opts?: DetectOptions): Promise<Box[]>;
@@ -19,13 +20,18 @@ export interface AsyncFaceDetector {
 }
 
 interface Request { id: number; gray: Uint8Array; width: number; height: number; opts?: DetectOptions }
-type Reply = { id: number; boxes: Box[] } | { id: number; error: string; userError: boolean } | { ready: 'wasm' | 'native' } | { failed: string };
+type Reply = { id: number; boxes: Box[] } | { id: number; error: string; userError: boolean } | { ready: EngineName } | { failed: string };
 
 const MARKER = 'fer-detect-worker';
 
 if (!isMainThread && workerData?.[MARKER] && parentPort) {
   const port = parentPort;
-  createDetector(workerData.engine as DetectorEngine).then((detector: FaceDetector) => {
+  const engine = resolveEngine(workerData.engine as DetectorEngine);
+  // tfjs in this thread is a separate instance: the CNN needs a backend of its own (one compute thread).
+  const backend = isCnnEngine(engine)
+    ? import('../backend').then((b) => b.initBackend(String(workerData.backend ?? 'auto'), { threads: 1 }))
+    : Promise.resolve();
+  backend.then(() => createDetector(engine, undefined, workerData.modelFile as string | undefined)).then((detector: FaceDetector) => {
     port.on('message', (req: Request) => {
       try {
         port.postMessage({ id: req.id, boxes: detector.detect(req.gray, req.width, req.height, req.opts) } satisfies Reply);
@@ -46,7 +52,7 @@ function workerScript(): string | undefined {
 class InThread implements AsyncFaceDetector {
   readonly threaded = false;
   constructor(private readonly detector: FaceDetector, private readonly owned: boolean) {}
-  get engine(): 'wasm' | 'native' { return this.detector.engine; }
+  get engine(): EngineName { return this.detector.engine; }
   async detect(gray: Uint8Array, width: number, height: number, opts?: DetectOptions): Promise<Box[]> {
     return this.detector.detect(gray, width, height, opts);
   }
@@ -59,7 +65,7 @@ class Threaded implements AsyncFaceDetector {
   private readonly pending = new Map<number, { resolve: (b: Box[]) => void; reject: (e: Error) => void }>();
   private dead: Error | undefined;
 
-  constructor(private readonly worker: Worker, readonly engine: 'wasm' | 'native') {
+  constructor(private readonly worker: Worker, readonly engine: EngineName) {
     worker.on('message', (m: Reply) => {
       if (!('id' in m)) return;
       const p = this.pending.get(m.id);
@@ -99,11 +105,11 @@ class Threaded implements AsyncFaceDetector {
  * A detector running in a worker thread. Falls back to `fallback` (or a new in-thread detector) when the
  * compiled worker script is not available.
  */
-export async function createWorkerDetector(engine: DetectorEngine = 'auto', fallback?: FaceDetector): Promise<AsyncFaceDetector> {
+export async function createWorkerDetector(engine: DetectorEngine = 'auto', fallback?: FaceDetector, backend = 'auto', modelFile?: string): Promise<AsyncFaceDetector> {
   const script = workerScript();
-  if (!script) return new InThread(fallback ?? await createDetector(engine), !fallback);
-  const worker = new Worker(script, { workerData: { [MARKER]: true, engine } });
-  const ready = await new Promise<'wasm' | 'native'>((resolve, reject) => {
+  if (!script) return new InThread(fallback ?? await createDetector(engine, undefined, modelFile), !fallback);
+  const worker = new Worker(script, { workerData: { [MARKER]: true, engine, backend, modelFile } });
+  const ready = await new Promise<EngineName>((resolve, reject) => {
     const onMessage = (m: Reply) => {
       if ('ready' in m) { cleanup(); resolve(m.ready); } else if ('failed' in m) { cleanup(); reject(new Error(m.failed)); }
     };
@@ -113,7 +119,8 @@ export async function createWorkerDetector(engine: DetectorEngine = 'auto', fall
     worker.on('error', onError);
   }).catch(async (e) => {
     await worker.terminate();
-    throw e;
+    // The worker's message is the detector's one-line FerError text (e.g. a corrupt model file).
+    throw new FerError((e as Error)?.message ?? String(e));
   });
   worker.unref();
   return new Threaded(worker, ready);

@@ -3,20 +3,50 @@ import * as path from 'path';
 import { createRequire } from 'module';
 import { FerError } from '../util/errors';
 import { loadOpenCV, CV } from './opencv';
-import { Box, DetectOptions, FaceDetector } from './types';
+import { CNN_DEFAULTS, CNN_NAMES, CnnName, DEFAULT_MIN_FACE, createCnnDetector } from './cnn';
+import { overlapArea } from './nms';
+import { DEFAULT_MARGIN, Framing } from './faces';
+import { Box, DetectOptions, EngineName, FaceDetector } from './types';
 
-export type DetectorEngine = 'auto' | 'wasm' | 'native';
-export const DETECTOR_ENGINES: readonly DetectorEngine[] = ['auto', 'wasm', 'native'];
+/**
+ * `auto`: the default detector (DEFAULT_DETECTOR, a CNN). `haar`: the seeds' Haar cascade on the native
+ * OpenCV binding when installed, else OpenCV.js; `wasm` / `native` force one of those two Haar engines.
+ */
+export type DetectorEngine = 'auto' | 'haar' | 'wasm' | 'native' | CnnName;
+export const DETECTOR_ENGINES: readonly DetectorEngine[] = ['auto', ...CNN_NAMES, 'haar', 'wasm', 'native'];
+/** What `auto` means: measured best on recall with few false boxes at video speed (README, "Face detection"). */
+export const DEFAULT_DETECTOR: CnnName = 'blazeface';
+
+/**
+ * How each detector's boxes are cropped to frame faces as FER2013 does (bench/crop.js: FER2013 PublicTest
+ * faces re-detected in larger frames, cropped and classified by the shipped nets). Haar boxes: 0.1 margin,
+ * centred (the seeds' choice). BlazeFace boxes are tight and sit low: FER2013's frame is 1.15× the box side,
+ * centred 6.6% of the side higher; margins 0–0.1 with that shift all scored within noise of the 48×48
+ * originals (69.3%), 0.05 best (69.6%), ≥ 0.2 clearly worse (66.0%, 0.3: 60.6%).
+ */
+export function defaultFraming(engine: DetectorEngine | EngineName): Framing {
+  return isCnnEngine(resolveEngine(engine as DetectorEngine)) ? { margin: 0.05, shiftY: -0.066 } : { margin: DEFAULT_MARGIN, shiftY: 0 };
+}
+
+export function isCnnEngine(engine: string): engine is CnnName {
+  return (CNN_NAMES as string[]).includes(engine);
+}
+
+/** The concrete detector an engine flag asks for ('auto' resolved). */
+export function resolveEngine(engine: DetectorEngine): Exclude<DetectorEngine, 'auto'> {
+  return engine === 'auto' ? DEFAULT_DETECTOR : engine;
+}
 
 /** The Haar cascade shipped in assets/ (OpenCV's frontal-face default, Intel License: assets/LICENSE-haarcascade.txt). */
 export const CASCADE_FILE = path.resolve(__dirname, '..', '..', 'assets', 'haarcascade_frontalface_default.xml');
 
 /**
- * Defaults chosen on the test photos and 91 frames of the two test videos (one face in each): 360 px with
- * OpenCV's usual minNeighbors 5 found every face but one, with no false one, for 30 ms of CPU on a VGA
- * frame (400 px: 37 ms, 480 px: 49 ms, neither better). On VGA it still sees faces down to ~43 px.
+ * Photo defaults. minFace 48 (original pixels): group photos' faces (the Solvay photo's are 51–76 px) are
+ * searched at the resolution they need, by every detector. CNN: minScore 0.6 (true faces on the test photos
+ * scored ≥ 0.69, false boxes < 0.6), NMS IoU 0.3 (MediaPipe's). Haar (the seeds' choice, on the test photos
+ * and 91 frames of the test videos): a copy of at least 360 px, OpenCV's usual minNeighbors 5.
  */
-export const DEFAULT_DETECT: Required<DetectOptions> = { detectSize: 360, minFace: 32, scaleFactor: 1.1, minNeighbors: 5 };
+export const DEFAULT_DETECT: Required<DetectOptions> = { detectSize: 360, minFace: DEFAULT_MIN_FACE, scaleFactor: 1.1, minNeighbors: 5, ...CNN_DEFAULTS };
 
 /** Native binding name; optional, never a dependency (see README, "Faster face detection"). */
 const NATIVE_MODULE = '@u4/opencv4nodejs';
@@ -29,6 +59,7 @@ function resolveOptions(opts: DetectOptions = {}): Required<DetectOptions> {
   if (!(o.scaleFactor > 1)) throw new FerError(`--scale-factor ${o.scaleFactor}: must be greater than 1`);
   if (!(o.minNeighbors >= 0)) throw new FerError(`--min-neighbors ${o.minNeighbors}: must be 0 or more`);
   if (!(o.minFace >= 0)) throw new FerError(`--min-face ${o.minFace}: must be 0 or more`);
+  if (!(o.nmsIou > 0 && o.nmsIou <= 1)) throw new FerError(`--nms-iou ${o.nmsIou}: must be in (0, 1]`);
   return o;
 }
 
@@ -43,10 +74,11 @@ interface Plan {
 /** The cascade's window: the smallest face it can see, in detection-copy pixels. */
 const WINDOW = 24;
 
-function plan(width: number, height: number, o: Required<DetectOptions>): Plan {
-  // No bigger than needed to see a minFace face with the 24-px window: the full-size pyramid levels are
-  // the most expensive ones, and would only find faces the caller asked to skip.
-  const scale = Math.min(1, o.detectSize / Math.max(width, height), o.minFace > WINDOW ? WINDOW / o.minFace : 1);
+export function plan(width: number, height: number, o: Required<DetectOptions>): Plan {
+  // Large enough that a minFace face (original pixels) fills the cascade's 24-px window, so --min-face
+  // means what it says whatever the image size; at least detectSize on the long side (coarser copies gain
+  // little time); never above full size.
+  const scale = Math.min(1, Math.max(o.detectSize / Math.max(width, height), o.minFace > WINDOW ? WINDOW / o.minFace : 1));
   const dw = Math.max(1, Math.round(width * scale));
   const dh = Math.max(1, Math.round(height * scale));
   return { scale, dw, dh, minSide: Math.max(WINDOW, Math.round(o.minFace * scale)) };
@@ -57,12 +89,6 @@ function checkBuffer(gray: Uint8Array, width: number, height: number): void {
     throw new RangeError(`detect: bad image size ${width}×${height}`);
   }
   if (gray.length < width * height) throw new RangeError(`detect: buffer has ${gray.length} bytes, ${width}×${height} grey needs ${width * height}`);
-}
-
-function overlapArea(a: Box, b: Box): number {
-  const w = Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x);
-  const h = Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y);
-  return w > 0 && h > 0 ? w * h : 0;
 }
 
 /**
@@ -83,6 +109,8 @@ function mapBack(rects: { x: number; y: number; width: number; height: number }[
       y,
       w: Math.min(width - x, Math.round(r.width / p.scale)),
       h: Math.min(height - y, Math.round(r.height / p.scale)),
+      // The cascade has no calibrated confidence: every box it keeps passed --min-neighbors.
+      score: 1,
     };
   });
   return dropNested(boxes).sort((a, b) => a.x - b.x || a.y - b.y);
@@ -229,17 +257,21 @@ function createNative(cv: NativeCV, cascadeFile: string): FaceDetector {
 }
 
 /**
- * A Haar frontal-face detector. 'auto' uses the native OpenCV binding when it is installed (faster) and
- * OpenCV.js otherwise; 'native' without the binding is a FerError saying how to install it.
+ * A face detector. 'auto' is DEFAULT_DETECTOR (a CNN, run by tfjs on its current backend: initialise it
+ * first, see initBackend). 'haar' uses the native OpenCV binding when it is installed (faster) and OpenCV.js
+ * otherwise; 'native' without the binding is a FerError saying how to install it. `modelFile` overrides a
+ * CNN's model.json (default: the file in its npm package).
  */
-export async function createDetector(engine: DetectorEngine = 'auto', cascadeFile: string = CASCADE_FILE): Promise<FaceDetector> {
+export async function createDetector(engine: DetectorEngine = 'auto', cascadeFile: string = CASCADE_FILE, modelFile?: string): Promise<FaceDetector> {
   if (!DETECTOR_ENGINES.includes(engine)) {
-    throw new FerError(`--detector ${engine}: unknown engine (choose ${DETECTOR_ENGINES.join(', ')})`);
+    throw new FerError(`--detector ${engine}: unknown detector (choose ${DETECTOR_ENGINES.join(', ')})`);
   }
-  if (engine !== 'wasm') {
+  const e = resolveEngine(engine);
+  if (isCnnEngine(e)) return createCnnDetector(e, modelFile);
+  if (e !== 'wasm') {
     const native = loadNative();
     if ('cv' in native) return createNative(native.cv, cascadeFile);
-    if (engine === 'native') throw new FerError(`--detector native: ${native.reason}; ${native.missing ? NATIVE_HINT : 'reinstall it against this OpenCV and Node.js'}`);
+    if (e === 'native') throw new FerError(`--detector native: ${native.reason}; ${native.missing ? NATIVE_HINT : 'reinstall it against this OpenCV and Node.js'}`);
   }
   return createWasm(cascadeFile);
 }

@@ -11,9 +11,13 @@ import { FacePrediction } from './types';
 /** Scores are printed to 6 decimals: enough to rank and compare, stable across platforms. */
 export const round6 = (x: number): number => Number(x.toFixed(6));
 
-/** One face: {box, label, scores:{Angry..Neutral}}. */
-export function faceJson(f: FacePrediction): { box: FacePrediction['box']; label: string; scores: Record<string, number> } {
-  return { box: f.box, label: f.label, scores: Object.fromEntries(CLASS_NAMES.map((c) => [c, round6(f.scores[c])])) };
+/** One face: {box:{x,y,w,h}, detectScore, landmarks? (when the detector gives them), label, scores:{Angry..Neutral}}. */
+export function faceJson(f: FacePrediction): object {
+  const { x, y, w, h } = f.box;
+  return {
+    box: { x, y, w, h }, detectScore: round6(f.box.score ?? 1), ...(f.box.landmarks ? { landmarks: f.box.landmarks } : {}),
+    label: f.label, scores: Object.fromEntries(CLASS_NAMES.map((c) => [c, round6(f.scores[c])])),
+  };
 }
 
 /** One element of `fer predict --json`'s array: {file, faces} or, for an unreadable file, {file, error}. */

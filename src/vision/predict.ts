@@ -4,9 +4,9 @@ import { CLASS_NAMES, ClassName, IMAGE_SIZE, NUM_CLASSES } from '../data/classes
 import { argmax } from '../util/argmax';
 import { LoadedNet, ensembleScores, loadNets, predictScores } from '../models/classifier';
 import { DEFAULT_MODELS_DIR } from '../models/checkpoints';
-import { DetectorEngine, createDetector, nativeAvailable } from './detector';
+import { DetectorEngine, createDetector, defaultFraming, isCnnEngine, nativeAvailable, resolveEngine } from './detector';
 import { AsyncFaceDetector, createWorkerDetector, inThread } from './detectWorker';
-import { DEFAULT_MARGIN, cropFaces } from './faces';
+import { Framing, cropFaces } from './faces';
 import { Box, DetectOptions, FaceDetector, FacePrediction } from './types';
 
 
@@ -29,8 +29,14 @@ export interface PredictorOptions {
   detector?: DetectorEngine | FaceDetector;
   /** Default detection options for every call. */
   detect?: DetectOptions;
-  /** Crop margin around each box (fraction of its side, each side). */
+  /** A CNN detector's model.json to use instead of the one in its npm package. */
+  detectorModel?: string;
+  /** Crop margin around each box (fraction of its side, each side); default: the detector's (defaultFraming). */
   margin?: number;
+  /** Crop centre shift, fraction of the crop side (negative: up); default: the detector's (defaultFraming). */
+  shiftY?: number;
+  /** Level the eye line of faces with landmarks before cropping (default true). */
+  align?: boolean;
   /**
    * Also start a detector in a worker thread for detectAsync (batches: the next image is detected while
    * the current one is classified). Ignored when `detector` is a FaceDetector object.
@@ -45,6 +51,8 @@ export interface Predictor {
   readonly detector: FaceDetector;
   /** Ensemble softmax scores (count × 7, FER2013 order) of `count` 48×48 uint8 faces. */
   classify(faces: Uint8Array, count: number): Float32Array;
+  /** The 48×48 crops (count × 48 × 48) classify takes, of the faces in `boxes`, framed for this detector. */
+  cropBoxes(gray: Uint8Array, width: number, height: number, boxes: Box[]): Uint8Array;
   /** Scores of the faces in `boxes` of a grey image (count × 7). */
   classifyBoxes(gray: Uint8Array, width: number, height: number, boxes: Box[]): Float32Array;
   /** Detect every face in a grey image and classify it. */
@@ -80,15 +88,19 @@ export function confidenceOf(p: FacePrediction): number {
  */
 export async function createPredictor(opts: PredictorOptions = {}): Promise<Predictor> {
   const given = typeof opts.detector === 'object' ? opts.detector : undefined;
-  const engine: DetectorEngine = given ? given.engine : (opts.detector as DetectorEngine | undefined) ?? 'auto';
-  // Only OpenCV.js goes to a worker: the native binding is multi-threaded already, and cannot be loaded in
-  // two threads (it is not context-aware).
-  const useWorker = !given && opts.detectInWorker && (engine === 'wasm' || (engine === 'auto' && !nativeAvailable()));
+  const engine: DetectorEngine = given ? 'auto' : (opts.detector as DetectorEngine | undefined) ?? 'auto';
+  const cnn = !given && isCnnEngine(resolveEngine(engine));
+  // OpenCV.js and the CNN go to a worker; the native binding is multi-threaded already, and cannot be
+  // loaded in two threads (it is not context-aware).
+  const useWorker = !given && opts.detectInWorker
+    && (cnn || engine === 'wasm' || (engine === 'haar' && !nativeAvailable()));
+  const backendReady = initBackend(opts.backend ?? 'auto', { threads: opts.threads });
+  backendReady.catch(() => undefined); // awaited below
   // Detectors start first: OpenCV.js (and the worker's copy, on its own thread) initialise while the backend
-  // and models load.
+  // and models load. A CNN in this thread needs the backend first.
   const detectors = Promise.allSettled([
-    given ? Promise.resolve(given) : createDetector(engine),
-    useWorker ? createWorkerDetector('wasm') : Promise.resolve(undefined),
+    given ? Promise.resolve(given) : cnn ? backendReady.then(() => createDetector(engine, undefined, opts.detectorModel)) : createDetector(engine),
+    useWorker ? createWorkerDetector(cnn ? engine : 'wasm', undefined, opts.backend ?? 'auto', opts.detectorModel) : Promise.resolve(undefined),
   ]);
   const release = async (models: LoadedNet[] = []) => {
     models.forEach((n) => n.model.dispose());
@@ -99,7 +111,7 @@ export async function createPredictor(opts: PredictorOptions = {}): Promise<Pred
   let backend: BackendInfo;
   let loaded: LoadedNet[];
   try {
-    backend = await initBackend(opts.backend ?? 'auto', { threads: opts.threads });
+    backend = await backendReady;
     loaded = await loadNets(opts.modelsDir ?? DEFAULT_MODELS_DIR, opts.nets);
   } catch (e) {
     await release();
@@ -118,7 +130,8 @@ export async function createPredictor(opts: PredictorOptions = {}): Promise<Pred
 
 class EnsemblePredictor implements Predictor {
   readonly nets: number[];
-  private readonly margin: number;
+  private readonly framing: Framing;
+  private readonly align: boolean;
   private readonly tta: boolean;
 
   constructor(
@@ -130,7 +143,9 @@ class EnsemblePredictor implements Predictor {
     private readonly opts: PredictorOptions,
   ) {
     this.nets = loaded.map((n) => n.net);
-    this.margin = opts.margin ?? DEFAULT_MARGIN;
+    const d = defaultFraming(detector.engine);
+    this.framing = { margin: opts.margin ?? d.margin, shiftY: opts.shiftY ?? d.shiftY };
+    this.align = opts.align ?? true;
     this.tta = opts.tta ?? false;
   }
 
@@ -140,8 +155,12 @@ class EnsemblePredictor implements Predictor {
     return perNet.length === 1 ? perNet[0] : ensembleScores(perNet);
   }
 
+  cropBoxes(gray: Uint8Array, width: number, height: number, boxes: Box[]): Uint8Array {
+    return cropFaces(gray, width, height, boxes, this.framing.margin, this.align, this.framing.shiftY);
+  }
+
   classifyBoxes(gray: Uint8Array, width: number, height: number, boxes: Box[]): Float32Array {
-    return this.classify(cropFaces(gray, width, height, boxes, this.margin), boxes.length);
+    return this.classify(this.cropBoxes(gray, width, height, boxes), boxes.length);
   }
 
   predictGray(gray: Uint8Array, width: number, height: number, opts?: DetectOptions): FacePrediction[] {

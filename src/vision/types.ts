@@ -6,6 +6,13 @@ export interface Box {
   y: number;
   w: number;
   h: number;
+  /** Detector confidence in [0, 1] (the CNN's sigmoid score; Haar boxes get 1). */
+  score?: number;
+  /**
+   * Facial landmarks in image pixels when the detector gives them (BlazeFace: the subject's right eye, left
+   * eye, nose tip, mouth centre, right ear tragion, left ear tragion).
+   */
+  landmarks?: [number, number][];
 }
 
 export interface DetectOptions {
@@ -15,11 +22,18 @@ export interface DetectOptions {
   minFace?: number;
   scaleFactor?: number;
   minNeighbors?: number;
+  /** CNN detectors: keep faces scoring at least this (0..1). Haar boxes have no score and are all kept. */
+  minScore?: number;
+  /** NMS: boxes overlapping a better one by at least this IoU are the same face. */
+  nmsIou?: number;
 }
 
-/** A Haar face detector on 8-bit grey images (row-major, width × height bytes). */
+/** Which detector produced the boxes: the seeds' Haar cascade (OpenCV.js or native OpenCV) or a CNN. */
+export type EngineName = 'wasm' | 'native' | 'blazeface' | 'mediapipe-short' | 'mediapipe-full';
+
+/** A face detector on 8-bit grey images (row-major, width × height bytes). */
 export interface FaceDetector {
-  readonly engine: 'wasm' | 'native';
+  readonly engine: EngineName;
   detect(gray: Uint8Array, width: number, height: number, opts?: DetectOptions): Box[];
   dispose(): void;
 }
