@@ -29,6 +29,32 @@ using tag = memory::format_tag;
 using dt = memory::data_type;
 using dims = memory::dims;
 
+/** Threads the caller asked for (setThreads); small problems run on the calling thread only. */
+int configuredThreads = 1;
+
+// Below these sizes waking the other threads costs more than it saves (on a busy machine, far more).
+constexpr double SMALL_FLOPS = 4e6;
+constexpr int64_t SMALL_ELEMENTS = 1 << 16;
+
+/** Run the enclosed oneDNN calls on one thread (when `one`), restoring the configured count after. */
+struct ThreadScope {
+  bool one;
+  explicit ThreadScope(bool single) : one(single && configuredThreads > 1) {
+    if (one) omp_set_num_threads(1);
+  }
+  ~ThreadScope() {
+    if (one) omp_set_num_threads(configuredThreads);
+  }
+  int threads() const { return one ? 1 : configuredThreads; }
+};
+
+/** Hot loops get AVX-512 and AVX2 versions, chosen at load time for the CPU at hand. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FER_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define FER_CLONES
+#endif
+
 dnnl::engine &cpuEngine() {
   static dnnl::engine e(dnnl::engine::kind::cpu, 0);
   return e;
@@ -129,6 +155,7 @@ struct ConvShape {
   dims dilates() const { return {dh - 1, dw - 1}; }
   dims padL() const { return {pt, pl}; }
   dims padR() const { return {pb, pr}; }
+  double flops() const { return 2.0 * n * oh * ow * oc * kh * kw * ic; }
 };
 
 /** Reads 17 integers (the ConvShape fields) starting at argument `first`. */
@@ -210,7 +237,8 @@ napi_value Conv2dForward(napi_env env, napi_callback_info info) {
     int act = static_cast<int>(i64(a, 5));
     float alpha = static_cast<float>(f64(a, 6));
     ConvShape s = readConv(a, 7);
-    std::string key = s.key() + (bias ? "b" : "-") + std::to_string(act) + ':' + std::to_string(alpha);
+    ThreadScope threads(s.flops() < SMALL_FLOPS);
+    std::string key = s.key() + (bias ? "b" : "-") + std::to_string(act) + ':' + std::to_string(alpha) + '/' + std::to_string(threads.threads());
     ConvFwd *c;
     {
       std::lock_guard<std::mutex> lock(cacheMutex);
@@ -244,7 +272,8 @@ napi_value Conv2dBackwardData(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     float *dy = ptr(a, 1), *w = ptr(a, 2), *dx = ptr(a, 3);
     ConvShape s = readConv(a, 4);
-    std::string key = s.key();
+    ThreadScope threads(s.flops() < SMALL_FLOPS);
+    std::string key = s.key() + '/' + std::to_string(threads.threads());
     ConvBwdData *c;
     {
       std::lock_guard<std::mutex> lock(cacheMutex);
@@ -279,7 +308,8 @@ napi_value Conv2dBackwardWeights(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     float *x = ptr(a, 1), *dy = ptr(a, 2), *dw = ptr(a, 3);
     ConvShape s = readConv(a, 4);
-    std::string key = s.key();
+    ThreadScope threads(s.flops() < SMALL_FLOPS);
+    std::string key = s.key() + '/' + std::to_string(threads.threads());
     ConvBwdWeights *c;
     {
       std::lock_guard<std::mutex> lock(cacheMutex);
@@ -318,6 +348,18 @@ float activate(float v, int act, float alpha) {
   }
 }
 
+FER_CLONES void biasActivate(float *C, int64_t rows, int64_t n, const float *bias, int64_t biasLength, int act, float alpha) {
+#pragma omp parallel for schedule(static) if (rows * n >= SMALL_ELEMENTS)
+  for (int64_t r = 0; r < rows; r++) {
+    float *row = C + r * n;
+    for (int64_t j = 0; j < n; j++) {
+      float v = row[j];
+      if (bias) v += bias[biasLength == 1 ? 0 : j];
+      row[j] = activate(v, act, alpha);
+    }
+  }
+}
+
 // matmul(heap, a, b, c, bias|-1, batch, batchA, batchB, m, n, k, transA, transB, act, alpha, biasLength)
 // a is (batchA, m×k or k×m), b is (batchB, k×n or n×k); batchA/batchB are 1 (broadcast) or batch.
 // The bias (length n or 1) is added to every row of c, then the activation is applied.
@@ -332,6 +374,7 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
     int act = static_cast<int>(i64(a, 13));
     float alpha = static_cast<float>(f64(a, 14));
     int64_t biasLength = i64(a, 15);
+    ThreadScope threads(2.0 * batch * m * n * k < SMALL_FLOPS);
     for (int64_t i = 0; i < batch; i++) {
       const float *ai = A + (batchA == 1 ? 0 : i) * m * k;
       const float *bi = B + (batchB == 1 ? 0 : i) * k * n;
@@ -339,18 +382,7 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
       dnnl::status st = dnnl::sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.f, ai, ta ? m : k, bi, tb ? k : n, 0.f, ci, n);
       if (st != dnnl::status::success) throw std::runtime_error("fer native: sgemm failed");
     }
-    if (bias || act != 0) {
-      int64_t rows = batch * m;
-#pragma omp parallel for schedule(static)
-      for (int64_t r = 0; r < rows; r++) {
-        float *row = C + r * n;
-        for (int64_t j = 0; j < n; j++) {
-          float v = row[j];
-          if (bias) v += bias[biasLength == 1 ? 0 : j];
-          row[j] = activate(v, act, alpha);
-        }
-      }
-    }
+    if (bias || act != 0) biasActivate(C, batch * m, n, bias, biasLength, act, alpha);
   });
 }
 
@@ -378,8 +410,9 @@ napi_value Pool(napi_env env, napi_callback_info info) {
     float *x = ptr(a, 1), *y = ptr(a, 2);
     bool isMax = i64(a, 3) != 0;
     PoolShape s = readPool(a, 4);
+    ThreadScope threads(s.n * s.ih * s.iw * s.c < SMALL_ELEMENTS);
     memory::desc src({s.n, s.c, s.ih, s.iw}, dt::f32, tag::nhwc), dst({s.n, s.c, s.oh, s.ow}, dt::f32, tag::nhwc);
-    std::string key = std::to_string(isMax);
+    std::string key = std::to_string(isMax) + '/' + std::to_string(threads.threads());
     for (int64_t v : {s.n, s.ih, s.iw, s.c, s.oh, s.ow, s.kh, s.kw, s.sh, s.sw, s.pt, s.pl, s.pb, s.pr}) key += ',' + std::to_string(v);
     dnnl::pooling_forward *p;
     {
@@ -399,81 +432,109 @@ napi_value Pool(napi_env env, napi_callback_info info) {
   });
 }
 
+FER_CLONES void maxPoolGradLoop(const float *dy, const float *x, const float *y, float *dx, const PoolShape &s) {
+  const int64_t C = s.c, rowStride = s.iw * C, image = s.ih * rowStride;
+  const bool pairs = s.kh == 2 && s.kw == 2 && s.sh == 2 && s.sw == 2 && s.pt == 0 && s.pl == 0 && s.ih == 2 * s.oh && s.iw == 2 * s.ow;
+#pragma omp parallel for schedule(static) if (s.n * image >= SMALL_ELEMENTS)
+  for (int64_t b = 0; b < s.n; b++) {
+    float *dxb = dx + b * image;
+    const float *xb = x + b * image;
+    if (pairs) {
+      // 2×2 windows tiling the input: each pixel is written once, the window's first maximum gets dy.
+      for (int64_t yr = 0; yr < s.oh; yr++) {
+        for (int64_t yc = 0; yc < s.ow; yc++) {
+          const int64_t i0 = 2 * yr * rowStride + 2 * yc * C, d = ((b * s.oh + yr) * s.ow + yc) * C;
+          const float *x0 = xb + i0, *x1 = x0 + C, *x2 = x0 + rowStride, *x3 = x2 + C;
+          float *d0 = dxb + i0, *d1 = d0 + C, *d2 = d0 + rowStride, *d3 = d2 + C;
+          for (int64_t c = 0; c < C; c++) {
+            const float t = y[d + c], g = dy[d + c];
+            // NaN never equals: a NaN window gives its gradient to its first pixel, as in the loop below.
+            const int k = x0[c] == t ? 0 : x1[c] == t ? 1 : x2[c] == t ? 2 : x3[c] == t ? 3 : 0;
+            d0[c] = k == 0 ? g : 0.f;
+            d1[c] = k == 1 ? g : 0.f;
+            d2[c] = k == 2 ? g : 0.f;
+            d3[c] = k == 3 ? g : 0.f;
+          }
+        }
+      }
+      continue;
+    }
+    std::memset(dxb, 0, sizeof(float) * image);
+    for (int64_t yr = 0; yr < s.oh; yr++) {
+      const int64_t r0 = std::max<int64_t>(0, yr * s.sh - s.pt), r1 = std::min<int64_t>(s.ih, yr * s.sh - s.pt + s.kh);
+      for (int64_t yc = 0; yc < s.ow; yc++) {
+        const int64_t c0 = std::max<int64_t>(0, yc * s.sw - s.pl), c1 = std::min<int64_t>(s.iw, yc * s.sw - s.pl + s.kw);
+        const int64_t d = ((b * s.oh + yr) * s.ow + yc) * C;
+        const int64_t first = r0 * rowStride + c0 * C;
+        for (int64_t c = 0; c < C; c++) {
+          // y is one of the window's values exactly: its first occurrence in row-major order.
+          const float target = y[d + c];
+          int64_t found = first + c;
+          bool done = false;
+          for (int64_t r = r0; r < r1 && !done; r++) {
+            for (int64_t p = r * rowStride + c0 * C + c, end = p + (c1 - c0) * C; p < end; p += C) {
+              if (xb[p] == target) {
+                found = p;
+                done = true;
+                break;
+              }
+            }
+          }
+          dxb[found] += dy[d + c];
+        }
+      }
+    }
+  }
+}
+
 // maxPoolGrad(heap, dy, x, y, dx, ...14 shape ints)
 napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   Args a;
   if (!readArgs(env, info, 19, a)) return nullptr;
-  return guarded(env, [&] {
-    const float *dy = ptr(a, 1), *x = ptr(a, 2), *y = ptr(a, 3);
-    float *dx = ptr(a, 4);
-    PoolShape s = readPool(a, 5);
-    const int64_t C = s.c, rowStride = s.iw * C, image = s.ih * rowStride;
-#pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < s.n; b++) {
-      float *dxb = dx + b * image;
-      const float *xb = x + b * image;
-      std::memset(dxb, 0, sizeof(float) * image);
-      for (int64_t yr = 0; yr < s.oh; yr++) {
-        const int64_t r0 = std::max<int64_t>(0, yr * s.sh - s.pt), r1 = std::min<int64_t>(s.ih, yr * s.sh - s.pt + s.kh);
-        for (int64_t yc = 0; yc < s.ow; yc++) {
-          const int64_t c0 = std::max<int64_t>(0, yc * s.sw - s.pl), c1 = std::min<int64_t>(s.iw, yc * s.sw - s.pl + s.kw);
-          const int64_t d = ((b * s.oh + yr) * s.ow + yc) * C;
-          const int64_t first = r0 * rowStride + c0 * C;
-          for (int64_t c = 0; c < C; c++) {
-            // y is one of the window's values exactly: its first occurrence in row-major order.
-            const float target = y[d + c];
-            int64_t found = first + c;
-            bool done = false;
-            for (int64_t r = r0; r < r1 && !done; r++) {
-              for (int64_t p = r * rowStride + c0 * C + c, end = p + (c1 - c0) * C; p < end; p += C) {
-                if (xb[p] == target) {
-                  found = p;
-                  done = true;
-                  break;
-                }
-              }
-            }
-            dxb[found] += dy[d + c];
+  return guarded(env, [&] { maxPoolGradLoop(ptr(a, 1), ptr(a, 2), ptr(a, 3), ptr(a, 4), readPool(a, 5)); });
+}
+
+FER_CLONES void avgPoolGradLoop(const float *dy, float *dx, const PoolShape &s) {
+  const int64_t C = s.c, rowStride = s.iw * C, image = s.ih * rowStride;
+  const float scale = 1.f / static_cast<float>(s.kh * s.kw);
+#pragma omp parallel for schedule(static) if (s.n * image >= SMALL_ELEMENTS)
+  for (int64_t b = 0; b < s.n; b++) {
+    float *dxb = dx + b * image;
+    std::memset(dxb, 0, sizeof(float) * image);
+    for (int64_t yr = 0; yr < s.oh; yr++) {
+      const int64_t r0 = std::max<int64_t>(0, yr * s.sh - s.pt), r1 = std::min<int64_t>(s.ih, yr * s.sh - s.pt + s.kh);
+      for (int64_t yc = 0; yc < s.ow; yc++) {
+        const int64_t c0 = std::max<int64_t>(0, yc * s.sw - s.pl), c1 = std::min<int64_t>(s.iw, yc * s.sw - s.pl + s.kw);
+        const float *g = dy + ((b * s.oh + yr) * s.ow + yc) * C;
+        for (int64_t r = r0; r < r1; r++) {
+          for (int64_t q = c0; q < c1; q++) {
+            float *o = dxb + r * rowStride + q * C;
+            for (int64_t c = 0; c < C; c++) o[c] += g[c] * scale;
           }
         }
       }
     }
-  });
+  }
 }
 
-// avgPoolGrad(heap, dy, dx, ...14 shape ints)
+// avgPoolGrad(heap, dy, dx, ...14 shape ints): tfjs' semantics, dy / (window area) to every covered pixel.
 napi_value AvgPoolGrad(napi_env env, napi_callback_info info) {
   Args a;
   if (!readArgs(env, info, 17, a)) return nullptr;
-  return guarded(env, [&] {
-    const float *dy = ptr(a, 1);
-    float *dx = ptr(a, 2);
-    PoolShape s = readPool(a, 3);
-    const int64_t C = s.c, rowStride = s.iw * C, image = s.ih * rowStride;
-    const float scale = 1.f / static_cast<float>(s.kh * s.kw);
-#pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < s.n; b++) {
-      float *dxb = dx + b * image;
-      std::memset(dxb, 0, sizeof(float) * image);
-      for (int64_t yr = 0; yr < s.oh; yr++) {
-        const int64_t r0 = std::max<int64_t>(0, yr * s.sh - s.pt), r1 = std::min<int64_t>(s.ih, yr * s.sh - s.pt + s.kh);
-        for (int64_t yc = 0; yc < s.ow; yc++) {
-          const int64_t c0 = std::max<int64_t>(0, yc * s.sw - s.pl), c1 = std::min<int64_t>(s.iw, yc * s.sw - s.pl + s.kw);
-          const float *g = dy + ((b * s.oh + yr) * s.ow + yc) * C;
-          for (int64_t r = r0; r < r1; r++) {
-            for (int64_t q = c0; q < c1; q++) {
-              float *o = dxb + r * rowStride + q * C;
-              for (int64_t c = 0; c < C; c++) o[c] += g[c] * scale;
-            }
-          }
-        }
-      }
-    }
-  });
+  return guarded(env, [&] { avgPoolGradLoop(ptr(a, 1), ptr(a, 2), readPool(a, 3)); });
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Per-channel kernels (channels last): batch-norm and column sums, accumulated in double.
+// Per-channel kernels (channels last): batch-norm and column sums.
+
+FER_CLONES void batchNormLoop(const float *x, const float *mean, const float *k, const float *b, float *y, int64_t rows, int64_t C) {
+#pragma omp parallel for schedule(static) if (rows * C >= SMALL_ELEMENTS)
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * C;
+    float *yr = y + r * C;
+    for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - mean[c]) * k[c] + b[c];
+  }
+}
 
 // batchNorm(heap, x, mean, variance, scale|-1, offset|-1, y, rows, channels, epsilon)
 napi_value BatchNorm(napi_env env, napi_callback_info info) {
@@ -491,39 +552,43 @@ napi_value BatchNorm(napi_env env, napi_callback_info info) {
       k[c] = scale ? r * scale[c] : r;
       b[c] = offset ? offset[c] : 0.f;
     }
-    const float *kp = k.data(), *bp = b.data();
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-      const float *xr = x + r * C;
-      float *yr = y + r * C;
-#pragma omp simd
-      for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - mean[c]) * kp[c] + bp[c];
-    }
+    batchNormLoop(x, mean, k.data(), b.data(), y, rows, C);
   });
 }
 
+/** Rows summed in float32 before the block's sums are added to the double totals. */
+constexpr int64_t SUM_BLOCK = 64;
+
 /**
- * Per column of a rows × C matrix: out0 = scale · Σ a, and when `b` is given out1 = Σ b·(a2 − mean)
- * (the batch-norm gradient's sums, with a = dy and a2 = x).
+ * Per column of a rows × C matrix: out0 = scale · Σ a, and when `x` is given out1 = Σ a·(x − mean)
+ * (the batch-norm gradient's sums, with a = dy). Blocks of rows in float32, totals in double.
  */
-void columnSums(const float *a, const float *x, const float *mean, int64_t rows, int64_t C, float scale, float *out0, float *out1) {
-  int threads = omp_get_max_threads();
+FER_CLONES void columnSums(const float *a, const float *x, const float *mean, int64_t rows, int64_t C, float scale, float *out0, float *out1) {
+  const bool parallel = rows * C >= SMALL_ELEMENTS;
+  const int threads = parallel ? configuredThreads : 1;
   std::vector<double> partial(static_cast<size_t>(threads) * C * 2, 0.0);
-#pragma omp parallel
+#pragma omp parallel num_threads(threads) if (parallel)
   {
-    int t = omp_get_thread_num();
-    int nt = omp_get_num_threads();
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
     double *p0 = partial.data() + static_cast<size_t>(t) * C * 2;
     double *p1 = p0 + C;
-    int64_t begin = rows * t / nt, end = rows * (t + 1) / nt;
-    for (int64_t r = begin; r < end; r++) {
-      const float *ar = a + r * C;
-#pragma omp simd
-      for (int64_t c = 0; c < C; c++) p0[c] += ar[c];
-      if (x) {
-        const float *xr = x + r * C;
-#pragma omp simd
-        for (int64_t c = 0; c < C; c++) p1[c] += static_cast<double>(ar[c]) * static_cast<double>(xr[c] - mean[c]);
+    std::vector<float> block(static_cast<size_t>(C) * 2);
+    float *b0 = block.data(), *b1 = b0 + C;
+    const int64_t begin = rows * t / nt, end = rows * (t + 1) / nt;
+    for (int64_t r0 = begin; r0 < end; r0 += SUM_BLOCK) {
+      const int64_t r1 = std::min(end, r0 + SUM_BLOCK);
+      std::fill(block.begin(), block.end(), 0.f);
+      for (int64_t r = r0; r < r1; r++) {
+        const float *ar = a + r * C;
+        for (int64_t c = 0; c < C; c++) b0[c] += ar[c];
+        if (x) {
+          const float *xr = x + r * C;
+          for (int64_t c = 0; c < C; c++) b1[c] += ar[c] * (xr[c] - mean[c]);
+        }
+      }
+      for (int64_t c = 0; c < C; c++) {
+        p0[c] += b0[c];
+        p1[c] += b1[c];
       }
     }
   }
@@ -566,7 +631,8 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, &v, nullptr, nullptr);
   int64_t n = 1;
   napi_get_value_int64(env, v, &n);
-  omp_set_num_threads(static_cast<int>(n < 1 ? 1 : n));
+  configuredThreads = static_cast<int>(n < 1 ? 1 : n);
+  omp_set_num_threads(configuredThreads);
   return undefinedValue(env);
 }
 

@@ -293,6 +293,26 @@ function nativeKernels(): Record<string, (args: { inputs: tf.NamedTensorInfoMap;
     },
     Sum: reduce(false),
     Mean: reduce(true),
+    // A slice that is one contiguous block (e.g. a batch out of a bigger one, as model.predict takes them) is
+    // a memory copy; wasm's Slice walks it element by element.
+    Slice: ({ inputs, attrs }) => {
+      const { x } = inputs;
+      if (!x || x.dtype === 'string' || x.dtype === 'complex64') return undefined;
+      const [begin, sizes] = tf.slice_util.parseSliceParams(x, attrs.begin as number | number[], attrs.size as number | number[]);
+      // Contiguous: ones up to some axis, then that axis' range, then whole axes.
+      const partial = sizes.findIndex((d) => d !== 1);
+      const axis = partial < 0 ? sizes.length - 1 : partial;
+      if (size(sizes) === 0 || sizes.some((d, i) => i > axis && d !== x.shape[i])) return undefined;
+      const bytesPer = x.dtype === 'bool' ? 1 : 4;
+      let start = 0;
+      for (let i = 0; i < x.shape.length; i++) start = start * x.shape[i] + begin[i];
+      return (_addon, backend, heap, at) => {
+        const y = backend.makeOutput(sizes, x.dtype);
+        const from = at(x) + start * bytesPer;
+        heap().copyWithin(at(y), from, from + size(sizes) * bytesPer);
+        return y;
+      };
+    },
   };
 }
 
