@@ -622,6 +622,103 @@ napi_value ColumnSum(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Element-wise (float32): the memory-bound steps between the convolutions (batch-norm statistics, ReLU and
+// their gradients, the optimizer's update), in AVX-512/AVX2 over both threads. A binary operand is either
+// the full size of the output or repeats with a period (a per-channel vector, a scalar) that divides it.
+
+enum Binary { ADD = 0, SUB = 1, MUL = 2, DIV = 3 };
+enum Unary { RELU = 0, SQUARE = 1, NEG = 2, SQRT = 3, STEP = 4 };
+
+template <int OP>
+inline float binaryOp(float x, float y) {
+  if (OP == ADD) return x + y;
+  if (OP == SUB) return x - y;
+  if (OP == MUL) return x * y;
+  return x / y;
+}
+
+template <int OP>
+FER_CLONES void binaryLoop(const float *a, int64_t aLen, const float *b, int64_t bLen, float *out, int64_t n) {
+  // Rows of the shorter period; each row combines one period of the short operand with the long one.
+  const int64_t period = std::min(aLen, bLen);
+  const int64_t rows = n / period;
+  if (aLen == n && bLen == n) {
+#pragma omp parallel for schedule(static) if (n >= SMALL_ELEMENTS)
+    for (int64_t i = 0; i < n; i++) out[i] = binaryOp<OP>(a[i], b[i]);
+  } else if (period == 1) {
+    if (aLen == 1) {
+      const float x = a[0];
+#pragma omp parallel for schedule(static) if (n >= SMALL_ELEMENTS)
+      for (int64_t i = 0; i < n; i++) out[i] = binaryOp<OP>(x, b[i]);
+    } else {
+      const float y = b[0];
+#pragma omp parallel for schedule(static) if (n >= SMALL_ELEMENTS)
+      for (int64_t i = 0; i < n; i++) out[i] = binaryOp<OP>(a[i], y);
+    }
+  } else {
+#pragma omp parallel for schedule(static) if (n >= SMALL_ELEMENTS)
+    for (int64_t r = 0; r < rows; r++) {
+      const float *ar = aLen == n ? a + r * period : a;
+      const float *br = bLen == n ? b + r * period : b;
+      float *o = out + r * period;
+      for (int64_t c = 0; c < period; c++) o[c] = binaryOp<OP>(ar[c], br[c]);
+    }
+  }
+}
+
+// binary(heap, op, a, aLength, b, bLength, out, n)
+napi_value BinaryOp(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!readArgs(env, info, 8, a)) return nullptr;
+  return guarded(env, [&] {
+    const int op = static_cast<int>(i64(a, 1));
+    const float *x = ptr(a, 2), *y = ptr(a, 4);
+    const int64_t xLen = i64(a, 3), yLen = i64(a, 5), n = i64(a, 7);
+    float *out = ptr(a, 6);
+    if ((xLen != n && yLen != n) || n % xLen != 0 || n % yLen != 0) throw std::runtime_error("fer native: operands do not tile the output");
+    switch (op) {
+      case ADD: binaryLoop<ADD>(x, xLen, y, yLen, out, n); break;
+      case SUB: binaryLoop<SUB>(x, xLen, y, yLen, out, n); break;
+      case MUL: binaryLoop<MUL>(x, xLen, y, yLen, out, n); break;
+      case DIV: binaryLoop<DIV>(x, xLen, y, yLen, out, n); break;
+      default: throw std::runtime_error("fer native: unknown binary op");
+    }
+  });
+}
+
+template <int OP>
+FER_CLONES void unaryLoop(const float *x, float *out, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= SMALL_ELEMENTS)
+  for (int64_t i = 0; i < n; i++) {
+    const float v = x[i];
+    if (OP == RELU) out[i] = v < 0.f ? 0.f : v;  // NaN stays NaN, as in tfjs
+    if (OP == SQUARE) out[i] = v * v;
+    if (OP == NEG) out[i] = -v;
+    if (OP == SQRT) out[i] = std::sqrt(v);
+    if (OP == STEP) out[i] = v > 0.f ? 1.f : (v != v ? v : 0.f);
+  }
+}
+
+// unary(heap, op, x, out, n)
+napi_value UnaryOp(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!readArgs(env, info, 5, a)) return nullptr;
+  return guarded(env, [&] {
+    const float *x = ptr(a, 2);
+    float *out = ptr(a, 3);
+    const int64_t n = i64(a, 4);
+    switch (static_cast<int>(i64(a, 1))) {
+      case RELU: unaryLoop<RELU>(x, out, n); break;
+      case SQUARE: unaryLoop<SQUARE>(x, out, n); break;
+      case NEG: unaryLoop<NEG>(x, out, n); break;
+      case SQRT: unaryLoop<SQRT>(x, out, n); break;
+      case STEP: unaryLoop<STEP>(x, out, n); break;
+      default: throw std::runtime_error("fer native: unknown unary op");
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Set-up
 
 napi_value SetThreads(napi_env env, napi_callback_info info) {
@@ -678,7 +775,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv2dForward", Conv2dForward}, {"conv2dBackwardData", Conv2dBackwardData},
       {"conv2dBackwardWeights", Conv2dBackwardWeights}, {"matMul", MatMul}, {"pool", Pool},
       {"maxPoolGrad", MaxPoolGrad}, {"avgPoolGrad", AvgPoolGrad}, {"batchNorm", BatchNorm},
-      {"batchNormSums", BatchNormSums}, {"columnSum", ColumnSum}, {"setThreads", SetThreads}, {"info", Info},
+      {"batchNormSums", BatchNormSums}, {"columnSum", ColumnSum}, {"binary", BinaryOp}, {"unary", UnaryOp}, {"setThreads", SetThreads}, {"info", Info},
   };
   for (const Fn &f : fns) {
     napi_value fn;

@@ -179,6 +179,33 @@ describeNative('native accelerator kernels match cpu', () => {
   });
 
   it.each([
+    ['same shapes', [4, 9, 7, 33], [4, 9, 7, 33]],
+    ['a per-channel vector', [4, 9, 7, 33], [33]],
+    ['a per-channel vector first', [1, 1, 33], [4, 9, 7, 33]],
+    ['a scalar', [4, 9, 7, 33], []],
+    ['a scalar first', [1], [2, 1000]],
+    ['a broadcast left to wasm', [4, 9, 7, 33], [4, 1, 1, 33]],
+  ] as [string, number[], number[]][])('Add, Sub, Multiply, RealDiv with %s', async (_name, aShape, bShape) => {
+    const used = await matchesCpu(() => {
+      const a = rnd(aShape, 41);
+      const b = tf.add(rnd(bShape, 42), 2); // away from 0 for the division
+      return [tf.add(a, b), tf.sub(a, b), tf.mul(a, b), tf.div(a, b), tf.sub(b, a), tf.div(b, a)];
+    }, 1e-6);
+    const native = ['Add', 'Sub', 'Multiply', 'RealDiv'].map((k) => used[k] ?? 0);
+    // 2 Add (one makes b), 2 Sub, 1 Multiply, 2 RealDiv on native; none when the broadcast is not a period.
+    expect(native).toEqual(bShape.length === 4 && bShape[1] === 1 ? [0, 0, 0, 0] : [aShape.length + bShape.length > 0 ? expect.any(Number) : 0, 2, 1, 2]);
+  });
+
+  it('Relu, Square, Neg, Sqrt and Step (the ReLU gradient), NaN kept as tfjs does', async () => {
+    const used = await matchesCpu(() => {
+      const x = tf.concat([rnd([5000], 43), tf.tensor1d([NaN, 0, -0, Infinity, -Infinity])]);
+      const finite = (t: tf.Tensor): tf.Tensor => tf.where(tf.isFinite(t), t, tf.fill(t.shape, -7));
+      return [x.relu(), x.square(), x.neg(), tf.abs(x).sqrt(), tf.step(x)].map(finite);
+    }, 1e-6);
+    expect(used).toEqual(expect.objectContaining({ Relu: 1, Square: 1, Neg: 1, Sqrt: 1, Step: 1 }));
+  });
+
+  it.each([
     ['a batch out of a bigger one', [4, 3, 5], [1, 0, 0], [2, 3, 5], true],
     ['rows of one image', [4, 3, 5], [2, 1, 0], [1, 2, 5], true],
     ['one element', [4, 3, 5], [3, 2, 4], [1, 1, 1], true],

@@ -26,6 +26,8 @@ export interface NativeAddon {
   batchNorm(heap: Uint8Array, x: number, mean: number, variance: number, scale: number, offset: number, y: number, rows: number, channels: number, epsilon: number): void;
   batchNormSums(heap: Uint8Array, x: number, mean: number, dy: number, sumDy: number, sumDyXc: number, rows: number, channels: number): void;
   columnSum(heap: Uint8Array, x: number, out: number, rows: number, cols: number, scale: number): void;
+  binary(heap: Uint8Array, op: number, a: number, aLength: number, b: number, bLength: number, out: number, n: number): void;
+  unary(heap: Uint8Array, op: number, x: number, out: number, n: number): void;
   setThreads(n: number): void;
   info(): { version: string; isa: string; threads: number; primitives: number };
 }
@@ -133,6 +135,58 @@ function poolShape(xShape: number[], attrs: tf.NamedAttrMap): number[] | undefin
 }
 
 const f32 = (...ts: (tf.TensorInfo | undefined)[]): boolean => ts.every((t) => t === undefined || t.dtype === 'float32');
+
+/** Element-wise ops below this size stay on wasm (a call costs about as much as the work). */
+const ELEMENTWISE_MIN = 1024;
+
+/**
+ * For a binary op's operand, the period with which it repeats along the output (its size), when it is the
+ * output's full size or its trailing dimensions (a per-channel vector, a scalar); undefined otherwise.
+ */
+function period(t: tf.TensorInfo, outShape: number[]): number | undefined {
+  const dims = t.shape.slice(t.shape.findIndex((d) => d !== 1) < 0 ? t.shape.length : t.shape.findIndex((d) => d !== 1));
+  const tail = outShape.slice(outShape.length - dims.length);
+  if (dims.length > outShape.length || dims.some((d, i) => d !== tail[i])) return undefined;
+  return size(t.shape);
+}
+
+const BINARY: Record<string, number> = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3 };
+const UNARY: Record<string, number> = { Relu: 0, Square: 1, Neg: 2, Sqrt: 3, Step: 4 };
+
+function binaryKernel(op: number) {
+  return ({ inputs }: { inputs: tf.NamedTensorInfoMap; attrs: tf.NamedAttrMap }): Run | undefined => {
+    const { a, b } = inputs;
+    if (!a || !b || a.dtype !== 'float32' || b.dtype !== 'float32') return undefined;
+    let outShape: number[];
+    try {
+      outShape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+    } catch {
+      return undefined;
+    }
+    const n = size(outShape);
+    const pa = period(a, outShape);
+    const pb = period(b, outShape);
+    if (n < ELEMENTWISE_MIN || pa === undefined || pb === undefined || (pa !== n && pb !== n) || pa === 0 || pb === 0) return undefined;
+    return (addon, backend, heap, at) => {
+      const y = backend.makeOutput(outShape, 'float32');
+      addon.binary(heap(), op, at(a), pa, at(b), pb, at(y), n);
+      return y;
+    };
+  };
+}
+
+function unaryKernel(op: number) {
+  return ({ inputs, attrs }: { inputs: tf.NamedTensorInfoMap; attrs: tf.NamedAttrMap }): Run | undefined => {
+    const { x } = inputs;
+    if (!x || x.dtype !== 'float32' || size(x.shape) < ELEMENTWISE_MIN) return undefined;
+    if (op === UNARY.Step && ((attrs.alpha as number | undefined) ?? 0) !== 0) return undefined;
+    return (addon, backend, heap, at) => {
+      const y = backend.makeOutput(x.shape, 'float32');
+      addon.unary(heap(), op, at(x), at(y), size(x.shape));
+      return y;
+    };
+  };
+}
 
 /** The native version of each kernel: returns undefined for inputs it does not cover. */
 function nativeKernels(): Record<string, (args: { inputs: tf.NamedTensorInfoMap; attrs: tf.NamedAttrMap }) => Run | undefined> {
@@ -293,6 +347,8 @@ function nativeKernels(): Record<string, (args: { inputs: tf.NamedTensorInfoMap;
     },
     Sum: reduce(false),
     Mean: reduce(true),
+    ...Object.fromEntries(Object.entries(BINARY).map(([name, op]) => [name, binaryKernel(op)])),
+    ...Object.fromEntries(Object.entries(UNARY).map(([name, op]) => [name, unaryKernel(op)])),
     // A slice that is one contiguous block (e.g. a batch out of a bigger one, as model.predict takes them) is
     // a memory copy; wasm's Slice walks it element by element.
     Slice: ({ inputs, attrs }) => {
