@@ -56,11 +56,20 @@ function randomSplit(count) {
 
 const fmt = (v) => (v >= 100 ? Math.round(v).toString() : v.toFixed(1));
 
+/**
+ * PyTorch's environment: OpenMP's idle threads sleep (OMP_WAIT_POLICY=PASSIVE, as fer's native accelerator
+ * runs them) unless the caller set a policy. With the default (spinning), PyTorch loses most of its time on a
+ * shared machine; this gives it its best setting here.
+ */
+function pytorchEnv() {
+  return { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' };
+}
+
 /** The PyTorch figures (one row per net and TTA setting), or why there are none. */
 function pytorch(netIds, count, batchSize, threads) {
   if (process.argv.includes('--no-pytorch')) return { skipped: '--no-pytorch' };
   const r = spawnSync('/usr/bin/python3', [path.join(__dirname, 'eval_pytorch.py'), '--nets', netIds.join(','), '--images', String(count),
-    '--batch', String(batchSize), '--threads', String(threads)], { encoding: 'utf8', timeout: 30 * 60 * 1000 });
+    '--batch', String(batchSize), '--threads', String(threads)], { encoding: 'utf8', timeout: 30 * 60 * 1000, env: pytorchEnv() });
   if (r.error) return { skipped: `/usr/bin/python3: ${r.error.code ?? r.error.message}` };
   if (r.status === 3) return { skipped: r.stderr.trim() || 'torch not installed' };
   if (r.status !== 0) return { skipped: `eval_pytorch.py failed: ${r.stderr.trim().split('\n').slice(-1)[0]}` };
@@ -151,7 +160,7 @@ async function main() {
     console.log(`\nPyTorch baseline skipped: ${torch.skipped} (apt-get install -y python3-torch; it runs under /usr/bin/python3)`);
     return;
   }
-  console.log(`\nPyTorch ${torch.rows[0]?.torch ?? ''} on CPU (${torch.rows[0]?.threads} threads), same nets and faces, batch ${batchSize}:`);
+  console.log(`\nPyTorch ${torch.rows[0]?.torch ?? ''} on CPU (${torch.rows[0]?.threads} threads, OMP_WAIT_POLICY=${pytorchEnv().OMP_WAIT_POLICY}), same nets and faces, batch ${batchSize}:`);
   console.log('  model  TTA   img/s (/CPU-s)   load');
   for (const p of torch.rows) console.log(`  ${p.net.padEnd(5)}  ${p.tta ? 'yes' : 'no '}  ${fmt(p.imagesPerSecond).padStart(6)} (${fmt(count / p.cpuSeconds).padStart(6)})   ${p.load}`);
   console.log('\nours / PyTorch by wall time (and by CPU time); goal: inference ≥ 1.5×:');

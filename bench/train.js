@@ -252,6 +252,15 @@ async function kernels() {
   return rows;
 }
 
+/**
+ * PyTorch's environment: OpenMP's idle threads sleep (OMP_WAIT_POLICY=PASSIVE, as fer's native accelerator
+ * runs them) unless the caller set a policy. With the default (spinning), PyTorch loses most of its time on a
+ * shared machine; this gives it its best setting here.
+ */
+function pytorchEnv() {
+  return { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' };
+}
+
 /** PyTorch figures for `nets`, or why there are none. */
 function pytorch(nets) {
   if (flag('no-pytorch')) return { skipped: '--no-pytorch' };
@@ -259,7 +268,7 @@ function pytorch(nets) {
   // The same thread count as fer's backends (--threads, else FER_THREADS, else the cores).
   const threads = THREADS ?? process.env.FER_THREADS ?? String(os.cpus().length);
   const r = spawnSync('/usr/bin/python3', [script, '--nets', nets.join(','), '--batch', String(BATCH), '--seconds', String(SECONDS), '--threads', threads, '--repeat', String(REPEAT)],
-    { encoding: 'utf8', timeout: 30 * 60 * 1000 });
+    { encoding: 'utf8', timeout: 30 * 60 * 1000, env: pytorchEnv() });
   if (r.error) return { skipped: `/usr/bin/python3: ${r.error.code ?? r.error.message}` };
   if (r.status === 3) return { skipped: r.stderr.trim() || 'torch not installed' };
   if (r.status !== 0) return { skipped: `train_pytorch.py failed: ${r.stderr.trim().split('\n').slice(-1)[0]}` };
@@ -313,7 +322,7 @@ async function main() {
   if (!torchDone && !torch.skipped) Object.assign(torch, pytorch(NETS));
 
   if (torch.rows && torch.rows.length > 0) {
-    out(`\nPyTorch ${torch.rows[0]?.torch ?? ''} on CPU (${torch.rows[0]?.threads} threads), same nets, batch ${BATCH}:`);
+    out(`\nPyTorch ${torch.rows[0]?.torch ?? ''} on CPU (${torch.rows[0]?.threads} threads, OMP_WAIT_POLICY=${pytorchEnv().OMP_WAIT_POLICY}), same nets, batch ${BATCH}:`);
     out('  net   train img/s (/CPU-s)   infer img/s (/CPU-s)   load');
     for (const p of torch.rows) out(`  ${p.net.padEnd(4)}  ${fmt(p.trainImgPerSec).padStart(11)} (${fmt(p.trainImgPerCpuSec).padStart(5)})   ${fmt(p.inferImgPerSec).padStart(11)} (${fmt(p.inferImgPerCpuSec).padStart(5)})   ${p.load}`);
     out('\nours / PyTorch, by wall time (and by CPU time); goal: train ≥ 1.0×, inference ≥ 1.5×:');

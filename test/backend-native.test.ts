@@ -99,6 +99,19 @@ describeNative('native accelerator kernels match cpu', () => {
     expect(used.FusedConv2D).toBe(1);
   });
 
+  it('dilated and explicitly padded convolutions', async () => {
+    const used = await matchesCpu(() => {
+      const x = rnd([2, 11, 10, 3], 24) as tf.Tensor4D;
+      const f = rnd([3, 3, 3, 4], 25) as tf.Tensor4D;
+      return [
+        tf.conv2d(x, f, 1, 'same', 'NHWC', 2),
+        tf.conv2d(x, f, 1, 'valid', 'NHWC', [2, 3]),
+        tf.conv2d(x, f, 2, [[0, 0], [1, 2], [0, 1], [0, 0]]),
+      ];
+    });
+    expect(used.Conv2D).toBe(3);
+  });
+
   it('gives the same gradients as cpu through tf.grads of a strided conv', async () => {
     const used = await matchesCpu(() => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same').square().sum())(
       [rnd([2, 12, 12, 3], 4), rnd([5, 5, 3, 6], 5)]));

@@ -48,14 +48,22 @@ export function loadNative(): NativeLoad {
   if (loaded) return loaded;
   const file = process.env.FER_NATIVE_ADDON || NATIVE_ADDON_PATH;
   if (!fs.existsSync(file)) {
-    loaded = { missing: true, reason: `the oneDNN addon is not built (${path.relative(process.cwd(), file) || file})` };
+    const relative = path.relative(process.cwd(), file);
+    loaded = { missing: true, reason: `the oneDNN addon is not built (${relative && !relative.startsWith('..') ? relative : file})` };
     return loaded;
   }
   try {
     // OpenMP's idle threads spin by default, taking the core the wasm kernels between oneDNN calls need.
-    if (process.env.OMP_WAIT_POLICY === undefined) process.env.OMP_WAIT_POLICY = 'PASSIVE';
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const addon = require(file) as NativeAddon;
+    // libgomp reads the variable once, when it loads; child processes (ffmpeg, python) must not inherit it.
+    const setPolicy = process.env.OMP_WAIT_POLICY === undefined;
+    if (setPolicy) process.env.OMP_WAIT_POLICY = 'PASSIVE';
+    let addon: NativeAddon;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      addon = require(file) as NativeAddon;
+    } finally {
+      if (setPolicy) delete process.env.OMP_WAIT_POLICY;
+    }
     if (typeof addon.conv2dForward !== 'function' || typeof addon.info !== 'function') throw new Error('not fer\'s oneDNN addon (rebuild it)');
     addon.info();
     loaded = { addon };
@@ -106,6 +114,11 @@ type Run = (addon: NativeAddon, backend: WasmBackendLike, heap: () => Uint8Array
 /** Activation codes of the addon; undefined = not supported natively. */
 const ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, leakyrelu: 3, sigmoid: 4, elu: 5 };
 
+/** oneDNN's output size rule (floor); tfjs' rounding modes and explicit pads can differ: those stay on wasm. */
+function outputFits(input: number, pads: number, filter: number, stride: number, output: number): boolean {
+  return Math.floor((input + pads - filter) / stride) + 1 === output;
+}
+
 function convShape(xShape: number[], filterShape: number[], attrs: tf.NamedAttrMap): number[] | undefined {
   const format = (attrs.dataFormat as string | undefined) ?? 'NHWC';
   if (format !== 'NHWC' && format !== 'channelsLast') return undefined;
@@ -116,7 +129,8 @@ function convShape(xShape: number[], filterShape: number[], attrs: tf.NamedAttrM
     attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined, false, 'channelsLast');
   const p = info.padInfo;
   if (p.top < 0 || p.bottom < 0 || p.left < 0 || p.right < 0 || info.outHeight < 1 || info.outWidth < 1) return undefined;
-  if (size(xShape) === 0) return undefined;
+  if (size(xShape) === 0 || !outputFits(info.inHeight, p.top + p.bottom, info.effectiveFilterHeight, info.strideHeight, info.outHeight)
+    || !outputFits(info.inWidth, p.left + p.right, info.effectiveFilterWidth, info.strideWidth, info.outWidth)) return undefined;
   return [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels,
     info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
     p.top, p.left, p.bottom, p.right];
@@ -128,6 +142,8 @@ function poolShape(xShape: number[], attrs: tf.NamedAttrMap): number[] | undefin
     attrs.strides as number | [number, number], 1, attrs.pad as 'same' | 'valid' | number, attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined);
   const p = info.padInfo;
   if (p.top < 0 || p.bottom < 0 || p.left < 0 || p.right < 0 || info.outHeight < 1 || info.outWidth < 1) return undefined;
+  if (!outputFits(info.inHeight, p.top + p.bottom, info.filterHeight, info.strideHeight, info.outHeight)
+    || !outputFits(info.inWidth, p.left + p.right, info.filterWidth, info.strideWidth, info.outWidth)) return undefined;
   // oneDNN wants every window to start inside the padded input.
   if ((info.outHeight - 1) * info.strideHeight >= info.inHeight + p.top || (info.outWidth - 1) * info.strideWidth >= info.inWidth + p.left) return undefined;
   return [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.filterHeight, info.filterWidth,
