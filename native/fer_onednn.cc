@@ -33,8 +33,8 @@ using dims = memory::dims;
 int configuredThreads = 1;
 
 // Below these sizes waking the other threads costs more than it saves (on a busy machine, far more).
-constexpr double SMALL_FLOPS = 4e6;
-constexpr int64_t SMALL_ELEMENTS = 1 << 16;
+constexpr double SMALL_FLOPS = 2e7;
+constexpr int64_t SMALL_ELEMENTS = 1 << 20;
 
 /** Run the enclosed oneDNN calls on one thread (when `one`), restoring the configured count after. */
 struct ThreadScope {
