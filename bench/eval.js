@@ -2,19 +2,23 @@
 /* eslint-disable no-console */
 // `npm run bench:eval`: evaluation throughput (images/s) per net and for the ensemble, with and without
 // flip TTA, through the same code path as `fer eval` (scoreNets + reportScores), on random-weight nets of the
-// real architectures (src/models buildNet) and random faces. Prints numbers and ratios; asserts nothing.
+// real architectures (src/models buildNet) and random faces, on every available backend (the native oneDNN
+// accelerator and plain wasm side by side), then the same nets in PyTorch on CPU (bench/eval_pytorch.py, when
+// /usr/bin/python3 has torch) with the same threads. Prints numbers and ratios; asserts nothing.
 //
-//   node bench/eval.js [--images N] [--batch B] [--backend NAME] [--nets 1,2,3] [--batches 64,256]
+//   node bench/eval.js [--images N] [--batch B] [--backends native,wasm] [--backend NAME] [--nets 1,2,3]
+//                      [--batches 64,256] [--threads N] [--no-pytorch]
 //
 // Defaults: 3589 images (the size of FER2013's PublicTest split, what `fer eval --split val` sees), batch 256.
 
 const os = require('os');
 const path = require('path');
+const { spawnSync } = require('child_process');
 const { arg, load } = require('./util');
 
 const dist = path.join(__dirname, '..', 'dist');
 const tf = require('@tensorflow/tfjs');
-const { initBackend } = require(path.join(dist, 'backend'));
+const { initBackend, BACKEND_NAMES } = require(path.join(dist, 'backend'));
 const { scoreNets, reportScores } = require(path.join(dist, 'eval', 'evaluate'));
 
 /** The real architectures when src/models has them; otherwise a small stand-in CNN (said so in the output). */
@@ -52,21 +56,36 @@ function randomSplit(count) {
 
 const fmt = (v) => (v >= 100 ? Math.round(v).toString() : v.toFixed(1));
 
-async function main() {
-  const count = Number(arg('images', '3589'));
-  const batchSize = Number(arg('batch', '256'));
-  const netIds = arg('nets', '1,2,3').split(',').map(Number);
-  const backend = await initBackend(arg('backend', 'auto'));
-  const { kind, build } = builder();
-  console.log(`bench:eval — ${count} random faces, batch ${batchSize}, backend ${backend.description}, ${kind}`);
-  console.log(`cpus ${os.cpus().length}, load average before: ${load()}`);
+/**
+ * PyTorch's environment: OpenMP's idle threads sleep (OMP_WAIT_POLICY=PASSIVE, as fer's native accelerator
+ * runs them) unless the caller set a policy. With the default (spinning), PyTorch loses most of its time on a
+ * shared machine; this gives it its best setting here.
+ */
+function pytorchEnv() {
+  return { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' };
+}
 
+/** The PyTorch figures (one row per net and TTA setting), or why there are none. */
+function pytorch(netIds, count, batchSize, threads) {
+  if (process.argv.includes('--no-pytorch')) return { skipped: '--no-pytorch' };
+  const r = spawnSync('/usr/bin/python3', [path.join(__dirname, 'eval_pytorch.py'), '--nets', netIds.join(','), '--images', String(count),
+    '--batch', String(batchSize), '--threads', String(threads)], { encoding: 'utf8', timeout: 30 * 60 * 1000, env: pytorchEnv() });
+  if (r.error) return { skipped: `/usr/bin/python3: ${r.error.code ?? r.error.message}` };
+  if (r.status === 3) return { skipped: r.stderr.trim() || 'torch not installed' };
+  if (r.status !== 0) return { skipped: `eval_pytorch.py failed: ${r.stderr.trim().split('\n').slice(-1)[0]}` };
+  return { rows: r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
+}
+
+/** Evaluate every net (plain, then TTA) on the active backend; prints the table and returns its rows. */
+async function evalOn(backend, build, netIds, split, batchSize) {
+  const count = split.count;
+  console.log(`\n${backend.description} — load average before: ${load()}`);
   const nets = netIds.map((net) => ({ net, model: build(net) }));
-  const split = randomSplit(count);
   // Warm-up: the first forward pass compiles kernels and allocates; keep it out of the figures.
   await scoreNets(nets, randomSplit(Math.min(count, batchSize)), { batchSize, tta: true });
 
   const rows = [];
+  const out = [];
   const results = {};
   for (const tta of [false, true]) {
     // One net at a time, so each gets its own CPU time: with other work on the machine, images per CPU-second
@@ -85,23 +104,22 @@ async function main() {
     results[tta] = reports;
     for (const r of reports) {
       rows.push([r.name, tta ? 'yes' : 'no', fmt(r.throughput.imagesPerSecond), r.throughput.seconds.toFixed(2), cpu[r.name].toFixed(2), fmt(count / cpu[r.name])]);
+      out.push({ name: r.name, tta, imagesPerSecond: r.throughput.imagesPerSecond, imagesPerCpuSecond: count / cpu[r.name] });
     }
   }
   const header = ['model', 'TTA', 'img/s', 'seconds', 'CPU s', 'img/CPU-s'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  console.log('');
   console.log(header.map((h, i) => h.padEnd(widths[i])).join('  '));
   for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
 
   const ens = (tta) => results[tta].find((r) => r.name === 'ensemble') ?? results[tta][0];
-  console.log('');
-  console.log(`ensemble on ${count} images: ${ens(false).throughput.seconds.toFixed(1)} s plain, ${ens(true).throughput.seconds.toFixed(1)} s with TTA`);
-  console.log(`ratio TTA / plain time (ensemble): ${(ens(true).throughput.seconds / ens(false).throughput.seconds).toFixed(2)}× (2× = no overhead beyond the second pass)`);
+  console.log(`ensemble on ${count} images: ${ens(false).throughput.seconds.toFixed(1)} s plain, ${ens(true).throughput.seconds.toFixed(1)} s with TTA`
+    + ` (TTA / plain: ${(ens(true).throughput.seconds / ens(false).throughput.seconds).toFixed(2)}×; 2× = no overhead beyond the second pass)`);
   console.log(`load average after: ${load()}`);
 
   const sweep = arg('batches');
   if (sweep) {
-    console.log('\nbatch-size sweep (first net, no TTA):');
+    console.log('batch-size sweep (first net, no TTA):');
     for (const b of sweep.split(',').map(Number)) {
       const c0 = process.cpuUsage();
       const [s] = await scoreNets([nets[0]], split, { batchSize: b });
@@ -110,6 +128,49 @@ async function main() {
     }
   }
   nets.forEach((n) => n.model.dispose());
+  return out;
+}
+
+async function main() {
+  const count = Number(arg('images', '3589'));
+  const batchSize = Number(arg('batch', '256'));
+  const netIds = arg('nets', '1,2,3').split(',').map(Number);
+  const opts = arg('threads') ? { threads: Number(arg('threads')) } : {};
+  // --backend NAME (one, as before) or --backends a,b; default: every backend available except cpu.
+  const wanted = arg('backend') ? [arg('backend')] : arg('backends', BACKEND_NAMES.filter((b) => b !== 'cpu').join(',')).split(',');
+  const { kind, build } = builder();
+  console.log(`bench:eval — ${count} random faces, batch ${batchSize}, ${kind}; cpus ${os.cpus().length}, load average ${load()}`);
+  const split = randomSplit(count);
+  const measured = [];
+  let threads;
+  for (const name of wanted) {
+    let backend;
+    try {
+      backend = await initBackend(name, opts);
+    } catch (e) {
+      if (arg('backend') || arg('backends')) console.log(`\n${name}: not available — ${e.message}`);
+      continue;
+    }
+    threads = threads ?? backend.threads;
+    measured.push({ backend: backend.name, rows: await evalOn(backend, build, netIds, split, batchSize) });
+  }
+
+  const torch = pytorch(netIds, count, batchSize, threads ?? os.cpus().length);
+  if (!torch.rows) {
+    console.log(`\nPyTorch baseline skipped: ${torch.skipped} (apt-get install -y python3-torch; it runs under /usr/bin/python3)`);
+    return;
+  }
+  console.log(`\nPyTorch ${torch.rows[0]?.torch ?? ''} on CPU (${torch.rows[0]?.threads} threads, OMP_WAIT_POLICY=${pytorchEnv().OMP_WAIT_POLICY}), same nets and faces, batch ${batchSize}:`);
+  console.log('  model  TTA   img/s (/CPU-s)   load');
+  for (const p of torch.rows) console.log(`  ${p.net.padEnd(5)}  ${p.tta ? 'yes' : 'no '}  ${fmt(p.imagesPerSecond).padStart(6)} (${fmt(count / p.cpuSeconds).padStart(6)})   ${p.load}`);
+  console.log('\nours / PyTorch by wall time (and by CPU time); goal: inference ≥ 1.5×:');
+  for (const m of measured) {
+    for (const r of m.rows) {
+      const p = torch.rows.find((t) => t.net === r.name && t.tta === r.tta);
+      if (!p) continue;
+      console.log(`  ${m.backend.padEnd(7)} ${r.name.padEnd(5)} TTA ${r.tta ? 'yes' : 'no '}  ${(r.imagesPerSecond / p.imagesPerSecond).toFixed(2)}× (${(r.imagesPerCpuSecond / (count / p.cpuSeconds)).toFixed(2)}×)`);
+    }
+  }
 }
 
 main().catch((e) => {

@@ -8,8 +8,11 @@
 //                       [--threads N] [--repeat N] [--profile] [--kernels] [--no-pytorch] [--json]
 //
 // Nets: `rep` is a representative small CNN (3 conv blocks 32/64/128, 3×3 + BN + ReLU + max-pool, dense 256,
-// softmax 7); 1, 2, 3 are fer's nets (src/models), when built. Each measurement runs whole training steps
-// (forward, loss, gradients, Adam) on 48×48×1 batches for about --seconds, after two warm-up steps. The cpu
+// softmax 7); 1, 2, 3 are fer's nets (src/models), when built. Each measurement runs whole training steps as
+// `fer train` does them (src/train: forward in training mode, its cross-entropy on the softmax output,
+// variable gradients, its AdamW with weight decay 0.01 on kernels) on 48×48×1 batches for about --seconds,
+// after two warm-up steps. Backends: every one available (auto), including `native` (the oneDNN accelerator,
+// when built) beside plain `wasm`. The cpu
 // backend is very slow (about 20 s per step of 8 images): it gets one step of 8 images of the first net only.
 // --profile prints the per-kernel time of one training step.
 // --kernels times each wasm training kernel fer replaces against the stock one (setFastWasmKernels(false)),
@@ -23,6 +26,8 @@ const { spawnSync } = require('child_process');
 const dist = path.join(__dirname, '..', 'dist');
 const tf = require('@tensorflow/tfjs');
 const { initBackend, BACKEND_NAMES, setFastWasmKernels } = require(path.join(dist, 'backend'));
+const { Adam } = require(path.join(dist, 'train', 'adam'));
+const { crossEntropy } = require(path.join(dist, 'train', 'trainer'));
 
 const flag = (name) => process.argv.includes(`--${name}`);
 
@@ -63,19 +68,29 @@ function builder(net) {
 
 function randomBatch(batch = BATCH) {
   const x = tf.randomUniform([batch, 48, 48, 1], 0, 1, 'float32', 1);
-  const y = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 7), 'int32'), 7);
+  const y = tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 7), 'int32');
   return { x, y };
 }
 
-/** One training step as `fer train` does it: forward in training mode, cross-entropy, variable grads, Adam. */
+/**
+ * One training step as `fer train` does it (src/train/trainer.ts trainStep): forward in training mode, fer's
+ * cross-entropy on the probabilities, variable gradients, fer's AdamW (decay 0.01 on conv/dense kernels).
+ */
 function makeStep(model) {
-  const optimizer = tf.train.adam(1e-3);
-  const vars = model.trainableWeights.map((w) => w.val);
-  return (x, y) => {
-    const loss = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true })).mean(), true, vars);
+  const layerVars = model.trainableWeights;
+  const vars = layerVars.map((w) => w.read());
+  const adam = new Adam(vars, layerVars.map((v) => /\/kernel(_\d+)?$/.test(v.originalName)), { weightDecay: 0.01 });
+  const step = (x, labels) => {
+    const loss = tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => crossEntropy(model.apply(x, { training: true }), labels, null), vars);
+      adam.apply(vars.map((v) => grads[v.name]), 1e-3);
+      return value;
+    });
     loss.dataSync();
     loss.dispose();
   };
+  step.dispose = () => adam.dispose();
+  return step;
 }
 
 async function timeLoop(fn, { warmup = 2, seconds = SECONDS, minRuns = 3, maxRuns = Infinity }) {
@@ -121,6 +136,7 @@ async function measure(net, backendName) {
     profile = [...byKernel.entries()].sort((a, b) => b[1] - a[1]);
   }
   tf.dispose([x, y]);
+  step.dispose();
   model.dispose();
   return {
     net, backend: backendName, batch, load: load(),
@@ -165,6 +181,8 @@ function kernelCases() {
   const flat = rnd([BATCH, 4608]);
   const dense = rnd([4608, 256]);
   const dyDense = rnd([BATCH, 256]);
+  const tiny = rnd([1, 4, 4, 1]);
+  const tinyF = rnd([1, 1, 1, 1]);
   return [
     ['FusedConv2D (forward, for scale)', '64×24×24×64, 3×3→64', () => tf.tidy(() => { tf.conv2d(x64, f64, 1, 'same').dataSync(); })],
     ['Conv2DBackpropFilter*', '64×24×24×64, 3×3→64', run('Conv2DBackpropFilter', { x: x64, dy: dy64 }, { ...convAttrs('same'), filterShape: [3, 3, 64, 64] })],
@@ -180,13 +198,20 @@ function kernelCases() {
     ['BatchMatMul, transposed A (dense dW)', '4608×64 · 64×256', () => tf.tidy(() => { tf.matMul(flat, dyDense, true, false).dataSync(); })],
     ['BatchMatMul, transposed B (dense dX)', '64×256 · 256×4608', () => tf.tidy(() => { tf.matMul(dyDense, dense, false, true).dataSync(); })],
     ['Identity (clone)', '64×48×48×32', () => tf.tidy(() => { tf.clone(a32); })],
+    ['FusedConv2D, per-call overhead', '1×4×4×1, 1×1→1', () => tf.tidy(() => { tf.conv2d(tiny, tinyF, 1, 'same').dataSync(); })],
   ];
 }
 
 async function kernels() {
-  const info = await initBackend('wasm', THREADS ? { threads: Number(THREADS) } : {});
-  out(`\nwasm training kernels, fer's vs stock tfjs-wasm — ${info.description}; ms per call (CPU ms), load ${load()}`);
-  out(`  ${'kernel'.padEnd(38)} ${'shape'.padEnd(28)} ${'stock'.padStart(17)} ${'fer'.padStart(17)}   speed-up`);
+  const opts = THREADS ? { threads: Number(THREADS) } : {};
+  // The native accelerator, when built, gets a third column: wasm kernels off, fer's native ones on.
+  let nativeInfo;
+  try {
+    nativeInfo = await initBackend('native', opts);
+  } catch { /* not built */ }
+  const info = await initBackend('wasm', opts);
+  out(`\nwasm training kernels, fer's vs stock tfjs-wasm${nativeInfo ? ' vs native (oneDNN)' : ''} — ${info.description}; ms per call (CPU ms), load ${load()}`);
+  out(`  ${'kernel'.padEnd(38)} ${'shape'.padEnd(28)} ${'stock'.padStart(17)} ${'fer'.padStart(17)}   speed-up${nativeInfo ? `${'native'.padStart(17)}   vs fer` : ''}`);
   const rows = [];
   for (const [name, shape, fn] of kernelCases()) {
     // * wasm has no such kernel: fer's stays on (training needs it), so there is no stock time.
@@ -194,9 +219,16 @@ async function kernels() {
     const stock = name.endsWith('*') ? undefined : perCall(fn);
     setFastWasmKernels(true);
     const ours = perCall(fn);
-    const cell = (r) => (r ? `${r.wallMs.toFixed(1)} (${r.cpuMs.toFixed(1)})`.padStart(17) : 'missing'.padStart(17));
-    out(`  ${name.padEnd(38)} ${shape.padEnd(28)} ${cell(stock)} ${cell(ours)}   ${stock ? `${(stock.cpuMs / ours.cpuMs).toFixed(1)}×` : '—'}`);
-    rows.push({ name, shape, stock, ours });
+    let native;
+    if (nativeInfo) {
+      await initBackend('native', opts);
+      native = perCall(fn);
+      await initBackend('wasm', opts);
+    }
+    const cell = (r) => (r ? `${r.wallMs.toFixed(r.wallMs < 1 ? 3 : 1)} (${r.cpuMs.toFixed(r.cpuMs < 1 ? 3 : 1)})`.padStart(17) : 'missing'.padStart(17));
+    out(`  ${name.padEnd(38)} ${shape.padEnd(28)} ${cell(stock)} ${cell(ours)}   ${stock ? `${(stock.cpuMs / ours.cpuMs).toFixed(1)}×` : '—'}`.padEnd(117)
+      + (native ? `${cell(native)}   ${(ours.cpuMs / native.cpuMs).toFixed(1)}×` : ''));
+    rows.push({ name, shape, stock, ours, native });
   }
   out('  * missing from tfjs-wasm: stock wasm cannot train without it');
   // A whole step of net 3 (or rep) with and without the replacements (the missing kernel stays in).
@@ -209,6 +241,7 @@ async function kernels() {
       const { x, y } = randomBatch();
       const step = makeStep(model);
       steps[on ? 'fer' : 'stock'] = perCall(() => step(x, y), SECONDS);
+      step.dispose();
       tf.dispose([x, y]);
       model.dispose();
     }
@@ -219,13 +252,23 @@ async function kernels() {
   return rows;
 }
 
+/**
+ * PyTorch's environment: OpenMP's idle threads sleep (OMP_WAIT_POLICY=PASSIVE, as fer's native accelerator
+ * runs them) unless the caller set a policy. With the default (spinning), PyTorch loses most of its time on a
+ * shared machine; this gives it its best setting here.
+ */
+function pytorchEnv() {
+  return { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' };
+}
+
 /** PyTorch figures for `nets`, or why there are none. */
 function pytorch(nets) {
   if (flag('no-pytorch')) return { skipped: '--no-pytorch' };
   const script = path.join(__dirname, 'train_pytorch.py');
-  const threads = THREADS ?? String(os.cpus().length);
+  // The same thread count as fer's backends (--threads, else FER_THREADS, else the cores).
+  const threads = THREADS ?? process.env.FER_THREADS ?? String(os.cpus().length);
   const r = spawnSync('/usr/bin/python3', [script, '--nets', nets.join(','), '--batch', String(BATCH), '--seconds', String(SECONDS), '--threads', threads, '--repeat', String(REPEAT)],
-    { encoding: 'utf8', timeout: 30 * 60 * 1000 });
+    { encoding: 'utf8', timeout: 30 * 60 * 1000, env: pytorchEnv() });
   if (r.error) return { skipped: `/usr/bin/python3: ${r.error.code ?? r.error.message}` };
   if (r.status === 3) return { skipped: r.stderr.trim() || 'torch not installed' };
   if (r.status !== 0) return { skipped: `train_pytorch.py failed: ${r.stderr.trim().split('\n').slice(-1)[0]}` };
@@ -279,7 +322,7 @@ async function main() {
   if (!torchDone && !torch.skipped) Object.assign(torch, pytorch(NETS));
 
   if (torch.rows && torch.rows.length > 0) {
-    out(`\nPyTorch ${torch.rows[0]?.torch ?? ''} on CPU (${torch.rows[0]?.threads} threads), same nets, batch ${BATCH}:`);
+    out(`\nPyTorch ${torch.rows[0]?.torch ?? ''} on CPU (${torch.rows[0]?.threads} threads, OMP_WAIT_POLICY=${pytorchEnv().OMP_WAIT_POLICY}), same nets, batch ${BATCH}:`);
     out('  net   train img/s (/CPU-s)   infer img/s (/CPU-s)   load');
     for (const p of torch.rows) out(`  ${p.net.padEnd(4)}  ${fmt(p.trainImgPerSec).padStart(11)} (${fmt(p.trainImgPerCpuSec).padStart(5)})   ${fmt(p.inferImgPerSec).padStart(11)} (${fmt(p.inferImgPerCpuSec).padStart(5)})   ${p.load}`);
     out('\nours / PyTorch, by wall time (and by CPU time); goal: train ≥ 1.0×, inference ≥ 1.5×:');

@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """PyTorch CPU baseline for `npm run bench:train`: the same nets, batch and timing rules as bench/train.js.
 
+The training step is fer's (src/train): cross-entropy on the clipped softmax probabilities and AdamW
+(eps 1e-7, decoupled weight decay 0.01 on conv/linear weights only, none on biases and batch-norm).
+
 Run by bench/train.js with /usr/bin/python3 (Debian's python3-torch); prints one JSON line per net.
 Exit code 3 when torch is not importable.
 
@@ -98,12 +101,16 @@ def main():
         if name not in NETS:
             continue
         model = NETS[name]()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        loss_fn = nn.CrossEntropyLoss()
+        kernels = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        kernel_ids = {id(p) for p in kernels}
+        others = [p for p in model.parameters() if id(p) not in kernel_ids]
+        opt = torch.optim.AdamW([{"params": kernels, "weight_decay": 0.01}, {"params": others, "weight_decay": 0.0}],
+                                lr=1e-3, eps=1e-7)
 
         def train_step():
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), y)
+            p = torch.softmax(model(x), 1).clamp(1e-7, 1 - 1e-7)
+            loss = torch.nn.functional.nll_loss(torch.log(p), y)
             loss.backward()
             opt.step()
             loss.item()

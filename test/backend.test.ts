@@ -1,8 +1,9 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
-import { initBackend } from '../src/backend';
+import * as fs from 'fs';
+import { initBackend, loadNative } from '../src/backend';
 import { FerError } from '../src/util/errors';
-import { ROOT } from './helpers';
+import { ROOT, tmpDir } from './helpers';
 
 function installed(name: string): boolean {
   try {
@@ -34,7 +35,7 @@ describe('initBackend', () => {
 
   it('rejects an unknown name with a one-line FerError naming the flag', async () => {
     await expect(initBackend('tpu')).rejects.toThrow(FerError);
-    await expect(initBackend('tpu')).rejects.toThrow(/^--backend tpu: unknown backend \(choose auto, tensorflow, webgpu, wasm, cpu\)$/);
+    await expect(initBackend('tpu')).rejects.toThrow(/^--backend tpu: unknown backend \(choose auto, tensorflow, webgpu, native, wasm, cpu\)$/);
   });
 
   it('lets FER_BACKEND override auto, and names the variable when it is wrong', async () => {
@@ -62,13 +63,20 @@ describe('initBackend', () => {
     await expect(initBackend('webgpu')).rejects.toThrow(/^--backend webgpu: webgpu is not installed — npm install webgpu @tensorflow\/tfjs-backend-webgpu/);
   });
 
-  it('auto falls through absent accelerators to wasm and says why', async () => {
+  it('auto falls through absent accelerators to native (when built) or wasm and says why', async () => {
     const info = await initBackend('auto');
     if (installed('@tensorflow/tfjs-node') || installed('webgpu')) return; // a faster engine may legitimately win
-    expect(info.name).toBe('wasm');
     expect(info.requested).toBe('auto');
-    expect(info.description).toMatch(/^wasm \(XNNPACK, SIMD, \d+ threads?, fast conv gradients/);
-    expect(info.skipped).toEqual([expect.stringMatching(/^tensorflow: .*not installed/), expect.stringMatching(/^webgpu: .*not installed/)]);
+    const absent = [expect.stringMatching(/^tensorflow: .*not installed/), expect.stringMatching(/^webgpu: .*not installed/)];
+    if (loadNative().addon) {
+      expect(info.name).toBe('native');
+      expect(info.description).toMatch(/^wasm\+onednn \(oneDNN \d+\.\d+\.\d+, [^,]+, \d+ threads?; wasm \(XNNPACK, SIMD, \d+ threads?, fast conv gradients/);
+      expect(info.skipped).toEqual(absent);
+    } else {
+      expect(info.name).toBe('wasm');
+      expect(info.description).toMatch(/^wasm \(XNNPACK, SIMD, \d+ threads?, fast conv gradients[^)]*\)$/);
+      expect(info.skipped).toEqual([...absent, expect.stringMatching(/^native: the oneDNN addon is not built/)]);
+    }
   });
 
   it('rejects a bad FER_THREADS', async () => {
@@ -76,6 +84,59 @@ describe('initBackend', () => {
     const { wasmThreadCount } = await import('../src/backend');
     expect(() => wasmThreadCount()).toThrow(/^FER_THREADS=many: expected an integer ≥ 1$/);
     expect(wasmThreadCount({ threads: 3 })).toBe(3);
+  });
+});
+
+describe('the native accelerator when it is absent or broken (fresh processes)', () => {
+  const start = (backend: string): string => `
+    const tf = require('@tensorflow/tfjs');
+    require(${DIST_BACKEND}).initBackend('${backend}').then(
+      (info) => console.log(JSON.stringify({ name: info.name, description: info.description, skipped: info.skipped, sum: tf.ones([4]).sum().dataSync()[0] })),
+      (e) => { console.log(JSON.stringify({ error: e.message, ferError: e.constructor.name })); });`;
+
+  it('not built: auto quietly uses wasm; forcing it is a one-line error saying how to build it', () => {
+    const env = { FER_NATIVE_ADDON: path.join(tmpDir(), 'fer_onednn.node') };
+    const auto = runNode(start('auto'), env);
+    expect(auto.status).toBe(0);
+    expect(auto.stderr).toBe('');
+    const info = JSON.parse(auto.stdout);
+    if (installed('@tensorflow/tfjs-node') || installed('webgpu')) return;
+    expect(info.name).toBe('wasm');
+    expect(info.description).toMatch(/^wasm \(XNNPACK[^)]*\)$/);
+    expect(info.skipped).toContainEqual(expect.stringMatching(/^native: the oneDNN addon is not built/));
+    expect(info.sum).toBe(4);
+    const forced = JSON.parse(runNode(start('native'), env).stdout);
+    expect(forced.ferError).toBe('FerError');
+    expect(forced.error).toMatch(/^--backend native: the oneDNN addon is not built \(.*fer_onednn\.node\) — apt-get install -y libdnnl-dev && npm run build:native/);
+    expect(forced.error).not.toContain('\n');
+  });
+
+  it('a broken build: auto falls back to wasm with one note saying why; forcing it says why too', () => {
+    const broken = path.join(tmpDir(), 'fer_onednn.node');
+    fs.writeFileSync(broken, 'not a shared library');
+    const env = { FER_NATIVE_ADDON: broken };
+    const auto = runNode(start('auto'), env);
+    expect(auto.status).toBe(0);
+    expect(auto.stderr).toBe('');
+    const info = JSON.parse(auto.stdout);
+    if (installed('@tensorflow/tfjs-node') || installed('webgpu')) return;
+    expect(info.name).toBe('wasm');
+    expect(info.description).toMatch(/^wasm \(XNNPACK[^)]*\) — native accelerator not used: the oneDNN addon failed to load: .*fer_onednn\.node/);
+    expect(info.description).not.toContain('\n');
+    expect(info.sum).toBe(4);
+    const forced = JSON.parse(runNode(start('native'), env).stdout);
+    expect(forced.error).toMatch(/^--backend native: the oneDNN addon failed to load: /);
+    expect(forced.error).not.toContain('\n');
+  });
+
+  (loadNative().addon ? it : it.skip)('built: --backend wasm runs plain wasm, and --backend native names oneDNN', () => {
+    const wasm = JSON.parse(runNode(start('wasm')).stdout);
+    expect(wasm.name).toBe('wasm');
+    expect(wasm.description).toMatch(/^wasm \(XNNPACK[^)]*\)$/);
+    const native = JSON.parse(runNode(start('native'), { FER_THREADS: '2' }).stdout);
+    expect(native.name).toBe('native');
+    expect(native.description).toMatch(/^wasm\+onednn \(oneDNN \d+\.\d+\.\d+, [^,]+, 2 threads; wasm \(XNNPACK, SIMD, 2 threads/);
+    expect(native.sum).toBe(4);
   });
 });
 

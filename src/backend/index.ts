@@ -3,17 +3,20 @@ import * as tf from '@tensorflow/tfjs';
 import { FerError } from '../util/errors';
 import { installWasmTrainingKernels } from './wasmTraining';
 import { MAX_WASM_THREADS, startWasm } from './wasmThreads';
+import { NATIVE_BUILD_HINT, installNativeKernels, loadNative, setNativeActive } from './native';
 
 export { installWasmTrainingKernels, setFastWasmKernels } from './wasmTraining';
+export { loadNative, nativeActive, nativeCalls, NATIVE_ADDON_PATH, NATIVE_BUILD_HINT } from './native';
 
-export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+/** `native` is the wasm backend with fer's oneDNN addon running its hot kernels (tfjs sees 'wasm'). */
+export type BackendName = 'tensorflow' | 'webgpu' | 'native' | 'wasm' | 'cpu';
 /** In the order `auto` tries them: fastest first. */
-export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
+export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'webgpu', 'native', 'wasm', 'cpu'];
 
 export interface BackendInfo {
   /** What was asked for: 'auto' or a forced name. */
   requested: string;
-  /** The tfjs backend now active. */
+  /** The backend now active: a tfjs backend's name, or 'native' (tfjs' wasm backend with fer's oneDNN kernels). */
   name: BackendName;
   /** One line for users, e.g. "wasm (XNNPACK, SIMD, fast conv gradients)". */
   description: string;
@@ -32,6 +35,7 @@ export interface BackendOptions {
 export const INSTALL_HINTS: Record<BackendName, string> = {
   tensorflow: 'npm install @tensorflow/tfjs-node@4.22.0 (CPU, libtensorflow) or @tensorflow/tfjs-node-gpu@4.22.0 (NVIDIA GPU, CUDA 11.2 + cuDNN 8.1)',
   webgpu: 'npm install webgpu @tensorflow/tfjs-backend-webgpu@4.22.0 (needs a GPU with Vulkan, Metal or D3D12 drivers)',
+  native: `${NATIVE_BUILD_HINT} (fer's oneDNN accelerator)`,
   wasm: 'npm ci (the wasm backend is a dependency)',
   cpu: 'always available',
 };
@@ -145,6 +149,7 @@ export function wasmThreadCount(options: BackendOptions = {}): number {
 let wasmThreads: number | undefined;
 
 async function startWasmBackend(options: BackendOptions): Promise<Partial<BackendInfo>> {
+  setNativeActive(false);
   let note = '';
   if (wasmThreads === undefined) {
     // The thread pool is fixed when the wasm module starts: later calls reuse it.
@@ -169,6 +174,27 @@ async function startWasmBackend(options: BackendOptions): Promise<Partial<Backen
   };
 }
 
+/** Why a built accelerator could not be used (a broken build, a missing libdnnl): said once in wasm's line. */
+let nativeNote: string | undefined;
+
+async function startNative(options: BackendOptions): Promise<Partial<BackendInfo>> {
+  const native = loadNative();
+  if (!native.addon) {
+    if (!native.missing) nativeNote = native.reason;
+    throw new Unavailable(native.missing, native.reason);
+  }
+  const wasm = await startWasmBackend(options);
+  const threads = wasm.threads ?? 1;
+  native.addon.setThreads(threads);
+  installNativeKernels(native.addon);
+  setNativeActive(true);
+  const { version, isa } = native.addon.info();
+  return {
+    threads,
+    description: `wasm+onednn (oneDNN ${version}, ${isa}, ${threads} thread${threads === 1 ? '' : 's'}; ${wasm.description})`,
+  };
+}
+
 async function startCpu(): Promise<Partial<BackendInfo>> {
   await activate('cpu');
   return { description: 'cpu (plain JavaScript, slow: use it only to check results)' };
@@ -177,6 +203,7 @@ async function startCpu(): Promise<Partial<BackendInfo>> {
 const STARTERS: Record<BackendName, (o: BackendOptions) => Promise<Partial<BackendInfo>>> = {
   tensorflow: startTensorflow,
   webgpu: startWebgpu,
+  native: startNative,
   wasm: startWasmBackend,
   cpu: startCpu,
 };
@@ -200,7 +227,9 @@ export async function initBackend(requested: string = 'auto', options: BackendOp
     try {
       const started = await STARTERS[name](options);
       silenceTfjsBanner();
-      return { requested, name, description: started.description ?? name, threads: started.threads, skipped };
+      let description = started.description ?? name;
+      if (name === 'wasm' && nativeNote && want === 'auto') description += ` — native accelerator not used: ${nativeNote}`;
+      return { requested, name, description, threads: started.threads, skipped };
     } catch (e) {
       if (!(e instanceof Unavailable)) throw e;
       if (want !== 'auto') {
