@@ -93,21 +93,21 @@ function refuse(message: string): never {
 /** Apply the rule to a run's inputs and outputs (paths that do not exist are fine as outputs). */
 export function checkOutputSafety(inputs: PathRole[], outputs: OutputRole[]): void {
   const given = outputs.filter((o) => o.path);
+  const inputIds = new Map<Id, PathRole>();
+  for (const i of inputs) {
+    const s = statId(i.path);
+    if (s && !inputIds.has(s.id)) inputIds.set(s.id, i);
+  }
+  const keys = new Map<string, OutputRole>();
   for (const o of given) {
     const s = statId(o.path);
     if (s && (o.kind ?? 'file') === 'file' && s.stat.isDirectory()) refuse(`${o.what} ${o.path}: is a directory`);
-    for (const i of inputs) {
-      if (sameFile(o.path, i.path)) {
-        refuse(`${o.what} ${o.path} is the ${i.what} ${i.path} (the same file); refusing to overwrite it`);
-      }
-    }
-  }
-  for (let a = 0; a < given.length; a++) {
-    for (let b = a + 1; b < given.length; b++) {
-      if (locationKey(given[a].path) === locationKey(given[b].path)) {
-        refuse(`${given[a].what} ${given[a].path} and ${given[b].what} ${given[b].path} are the same file; give each output its own name`);
-      }
-    }
+    const input = s ? inputIds.get(s.id) : undefined;
+    if (input) refuse(`${o.what} ${o.path} is the ${input.what} ${input.path} (the same file); refusing to overwrite it`);
+    const key = locationKey(o.path);
+    const twin = keys.get(key);
+    if (twin) refuse(`${twin.what} ${twin.path} and ${o.what} ${o.path} are the same file; give each output its own name`);
+    keys.set(key, o);
   }
   for (const o of given) {
     if (o.kind !== 'dir') continue;
