@@ -45,6 +45,7 @@ export function openCheckpoints(out: string, net: number, inputs: string[] = [])
   ]);
   const lock = acquireLock(dir, `fer train --out ${out} (net ${net})`);
   const repairs: string[] = [];
+  if (lock.tookOverFrom !== undefined) repairs.push(`took over the lock of pid ${lock.tookOverFrom}, which is no longer running`);
   try {
     if (fs.existsSync(dir)) {
       for (const target of [bestModelDir(out, net), lastModelDir(out, net)]) {

@@ -85,10 +85,9 @@ function killPoint(target: string, step: number): void {
   const spec = process.env.FER_TEST_KILL_AT;
   if (!spec) return;
   const [name, s, n] = spec.split(':');
-  if (name !== path.basename(target) || Number(s) !== step) return;
-  const count = (swapCounts.get(target) ?? 0) + (step === 1 ? 1 : 0);
-  if (step === 1) swapCounts.set(target, count);
-  if (count !== Number(n ?? 1)) return;
+  if (name !== path.basename(target)) return;
+  if (step === 1) swapCounts.set(target, (swapCounts.get(target) ?? 0) + 1);
+  if (Number(s) !== step || (swapCounts.get(target) ?? 0) !== Number(n ?? 1)) return;
   process.kill(process.pid, 'SIGKILL');
 }
 
@@ -230,10 +229,33 @@ export function commitTemp(tmp: string, target: string): void {
   }
 }
 
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdir never returns on some file systems that refuse the
+ * folder (procfs), where this throws ENOENT/EACCES like any other failure.
+ */
+export function makeDirs(dir: string): void {
+  const abs = path.resolve(dir);
+  const missing: string[] = [];
+  let cur = abs;
+  while (!fs.existsSync(cur)) {
+    missing.unshift(cur);
+    const parent = path.dirname(cur);
+    if (parent === cur) break;
+    cur = parent;
+  }
+  for (const d of missing) {
+    try {
+      fs.mkdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+}
+
 function ensureParent(target: string): void {
   const dir = path.dirname(path.resolve(target));
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (e) {
     throw new FerError(`cannot write ${target}: ${describeFsError(e, dir)}`);

@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { FerError, describeFsError } from './errors';
+import { makeDirs } from './atomic';
 
 /**
  * Run locks: `fer train` (per <out>/net<k>) and `fer prepare` (per --out) hold one while they write, so two runs
@@ -92,7 +93,7 @@ export function lockFileFor(target: string): string {
 export function acquireLock(target: string, what: string): RunLock {
   const file = lockFileFor(target);
   try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    makeDirs(path.dirname(file));
   } catch (e) {
     throw new FerError(`cannot lock ${target}: ${describeFsError(e, path.dirname(file))}`);
   }

@@ -127,8 +127,9 @@ export function expandInputs(inputs: string[], opts: ExpandOptions = {}): Expand
       if (isDirectory(input)) {
         const skip = new Set((opts.exclude ?? []).map(dirId).filter((x): x is string => x !== undefined));
         const own = dirId(input);
-        if (own && skip.has(own)) {
-          problems.push({ input, message: `${input}: is the --out folder; not searched for images` });
+        const excluded = (opts.exclude ?? []).find((e) => own !== undefined && dirId(e) === own);
+        if (excluded !== undefined) {
+          problems.push({ input, message: `${input}: is the --out folder ${excluded}; its images would be overwritten: choose another --out` });
           continue;
         }
         if (own) skip.add(own);
