@@ -294,3 +294,57 @@ describe('14. pipes as input', () => {
     expectOneLine({ status: vid.status, stderr: vid.stderr }, 1, /fifo: is a pipe; fer video reads its input twice/);
   });
 });
+
+describe('runs from anywhere, as users install CLIs', () => {
+  it('a linked `fer` (as `npm link` / `npm install -g` make it) run from another folder finds the shipped models and predicts', () => {
+    const dir = tmpDir('fer-anywhere-');
+    fs.mkdirSync(path.join(dir, 'bin'));
+    fs.symlinkSync(path.join(ROOT, 'bin', 'fer'), path.join(dir, 'bin', 'fer'));
+    fs.copyFileSync(path.join(FIXTURES, 'astronaut.png'), path.join(dir, 'photo.png'));
+    const r = spawnSync(path.join(dir, 'bin', 'fer'), ['predict', 'photo.png', '--net', '1', '--json'], {
+      cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` },
+    });
+    expect(r.stderr).toContain(`from ${path.join(ROOT, 'checkpoints')}`);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)[0].faces).toHaveLength(1);
+    expect(fs.readdirSync(dir).sort()).toEqual(['bin', 'photo.png']);
+    const help = runFer(['predict', '--help'], { cwd: dir });
+    expect(help.stdout).toMatch(/--models <dir>[\s\S]*the models shipped with fer/);
+  });
+
+  it('the published package holds the built CLI, the cascade and the shipped models, not the sources or tests', () => {
+    const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const files: string[] = JSON.parse(r.stdout)[0].files.map((f: { path: string }) => f.path);
+    for (const f of ['bin/fer', 'dist/cli.js', 'dist/vision/detectWorker.js', 'assets/haarcascade_frontalface_default.xml', 'package.json',
+      'checkpoints/net1/best/model.json', 'checkpoints/net1/best/weights.bin', 'checkpoints/net3/best/weights.bin']) {
+      expect(files).toContain(f);
+    }
+    expect(files.filter((f) => /^(src|test|bench|data)\//.test(f) || f.includes('/last/'))).toEqual([]);
+  });
+
+  it('`fer eval` without --split evaluates the first split with rows (val on public FER2013 data)', () => {
+    const dir = tmpDir('fer-anywhere-');
+    const data = writePrepared(path.join(dir, 'prepared'), { val: synthSplit(14, 2) });
+    const r = runFer(['eval', '--net', '1', '--data', data, '--json'], { cwd: dir });
+    expect(r.stderr).toContain('no --split given: evaluating val');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ split: 'val', images: 14 });
+  });
+
+  it('`fer predict <folder>` searches subfolders, mirrors them under --out, skips the --out folder; --no-recursive stops that', () => {
+    const dir = tmpDir('fer-anywhere-');
+    fs.mkdirSync(path.join(dir, 'album', '2020'), { recursive: true });
+    fs.copyFileSync(path.join(FIXTURES, 'astronaut.png'), path.join(dir, 'album', 'a.png'));
+    fs.copyFileSync(path.join(FIXTURES, 'astronaut.png'), path.join(dir, 'album', '2020', 'a.png'));
+    fs.mkdirSync(path.join(dir, 'album', 'annotated'));
+    fs.copyFileSync(path.join(FIXTURES, 'camera-no-face.png'), path.join(dir, 'album', 'annotated', 'old.png'));
+    const r = runFer(['predict', 'album', '--net', '1', '--out', 'album/annotated', '--json', '-q'], { cwd: dir });
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).map((x: { file: string }) => x.file)).toEqual(['album/2020/a.png', 'album/a.png']);
+    expect(fs.readdirSync(path.join(dir, 'album', 'annotated')).sort()).toEqual(['2020', 'a.png', 'old.png']);
+    expect(fs.existsSync(path.join(dir, 'album', 'annotated', '2020', 'a.png'))).toBe(true);
+    const flat = runFer(['predict', 'album', '--net', '1', '--no-recursive', '--json', '-q'], { cwd: dir });
+    expect(JSON.parse(flat.stdout).map((x: { file: string }) => x.file)).toEqual(['album/a.png']);
+  });
+});
