@@ -140,3 +140,25 @@ describe('7. run locks: two runs never write the same checkpoints or dataset', (
   });
 });
 
+
+describe('6b. a crash during the swap of a prepared dataset is recovered by the next fer prepare', () => {
+  // Killed after step k of replacing dataset v1 (1 train row) with v2 (2 rows): the next run, even one that then
+  // fails on its own input, first puts the newest complete copy in place and removes every leftover.
+  it.each([1, 3, 4])('SIGKILL after step %i', (step) => {
+    const dir = tmpDir('fer-crash-prep-');
+    const out = path.join(dir, 'pp');
+    const v1 = path.join(dir, 'v1.csv');
+    const v2 = path.join(dir, 'v2.csv');
+    fs.writeFileSync(v1, csvText([row(3, fakeImage(1), 'Training')]));
+    fs.writeFileSync(v2, csvText([row(3, fakeImage(1), 'Training'), row(4, fakeImage(2), 'Training')]));
+    expect(runFer(['prepare', v1, '--out', out, '-q']).status).toBe(0);
+    const killed = runFer(['prepare', v2, '--out', out, '-q'], { env: { FER_TEST_KILL_AT: `pp:${step}` } });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith('.')).length).toBeGreaterThan(0);
+    fs.writeFileSync(path.join(dir, 'bad.csv'), 'not,a,fer,csv\n');
+    expect(runFer(['prepare', path.join(dir, 'bad.csv'), '--out', out, '-q']).status).toBe(1);
+    expect(fs.readdirSync(dir).sort()).toEqual(['bad.csv', 'pp', 'v1.csv', 'v2.csv']);
+    const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+    expect(manifest.rows.kept).toBe(step === 1 ? 1 : 2);
+  });
+});

@@ -97,12 +97,14 @@ export function checkOutputSafety(inputs: PathRole[], outputs: OutputRole[]): vo
   for (const i of inputs) {
     const s = statId(i.path);
     if (s && !inputIds.has(s.id)) inputIds.set(s.id, i);
+    // An input that cannot be stat'ed (yet) still is one by its path.
+    if (!inputIds.has(path.resolve(i.path))) inputIds.set(path.resolve(i.path), i);
   }
   const keys = new Map<string, OutputRole>();
   for (const o of given) {
     const s = statId(o.path);
     if (s && (o.kind ?? 'file') === 'file' && s.stat.isDirectory()) refuse(`${o.what} ${o.path}: is a directory`);
-    const input = s ? inputIds.get(s.id) : undefined;
+    const input = (s ? inputIds.get(s.id) : undefined) ?? inputIds.get(path.resolve(o.path));
     if (input) refuse(`${o.what} ${o.path} is the ${input.what} ${input.path} (the same file); refusing to overwrite it`);
     const key = locationKey(o.path);
     const twin = keys.get(key);
