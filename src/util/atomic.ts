@@ -73,7 +73,9 @@ export function trackTemp(p: string): string {
 
 export function discardTemp(p: string): void {
   pending.delete(p);
-  fs.rmSync(p, { recursive: true, force: true });
+  try {
+    fs.rmSync(p, { recursive: true, force: true });
+  } catch { /* never created (e.g. its folder is a file): nothing to remove */ }
 }
 
 /**
@@ -250,6 +252,7 @@ export function makeDirs(dir: string): void {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
   }
+  if (!fs.statSync(abs).isDirectory()) throw Object.assign(new Error(`not a directory: ${abs}`), { code: 'ENOTDIR' });
 }
 
 function ensureParent(target: string): void {
