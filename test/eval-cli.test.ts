@@ -151,7 +151,7 @@ describe('fer eval (CLI)', () => {
     }
     const help = r.stdout.replace(/\s+/g, ' ');
     expect(help).toContain('(default: "data/prepared")');
-    expect(help).toContain('default: "test")');
+    expect(help).toContain('default: test if it has rows, else val');
     expect(help).toContain('(default: "reports")');
     expect(help).toContain('(default: 256)');
     expect(r.stdout).toMatch(/Examples:\n\s+\$ fer eval --split val/);
