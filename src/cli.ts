@@ -28,8 +28,12 @@ export function buildProgram(): Command {
   for (const m of [prepare, train, models, evaluate, predict, compare, video]) m.register(program);
   for (const m of [serve, worker, queue]) m.register(program);
   program.commands.forEach((c) => c.exitOverride());
+  // An extra file name is a mistake (e.g. `fer prepare a.csv b.csv`), never silently ignored: exit 2.
+  program.commands.forEach((c) => c.allowExcessArguments(false));
   program.addHelpText('after', `
 Exit codes: 0 ok, 1 error, 2 bad usage, 3 no face found (predict), 130 interrupted.
+Outputs never overwrite an input (checked by device and inode), and a folder is only replaced when fer wrote
+everything in it; refusals exit 1 naming both paths. \`fer train\` and \`fer prepare\` lock their output.
 Run \`fer <command> --help\` for a command's flags and examples.`);
   return program;
 }

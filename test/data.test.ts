@@ -124,19 +124,23 @@ describe('readCsvRecords', () => {
         ['3', 'a "quoted" word, with comma', 'PrivateTest'],
         ['4', '8 9', 'Training'],
       ]);
-      // Line numbers stay absolute after the switch (a multi-line record is numbered by its last line).
-      expect(recs.map(([l]) => l)).toEqual([1, 2, 3, 5, 6, 7]);
+      // Line numbers stay absolute after the switch (a multi-line record is numbered by the line it starts on).
+      expect(recs.map(([l]) => l)).toEqual([1, 2, 3, 4, 6, 7]);
     }
   });
 
-  it('keeps a stray quote as a literal character and reports an unclosed quote as a syntax error with its line', async () => {
+  it('keeps a stray quote as a literal character; an unclosed quote is an error at the line where it opens', async () => {
     for (const mode of ['auto', 'csv-parse'] as const) {
       const stray = await records('emotion,pixels,Usage\n0,1 2,Training\n1,"3 4"x,Training\n2,5 "6,Training\n3,7,Training\n', mode);
       expect(stray.recs.map(([l, f]) => [l, f[1]])).toEqual([[1, 'pixels'], [2, '1 2'], [3, '"3 4"x'], [4, '5 "6'], [5, '7']]);
       expect(stray.errors).toEqual([]);
-      const unclosed = await records('emotion,pixels,Usage\n0,1 2,Training\n1,"3 4,Training\n2,5 6,Training\n', mode);
-      expect(unclosed.recs.map(([l]) => l)).toEqual([1, 2]);
-      expect(unclosed.errors).toEqual([[4, expect.stringMatching(/quote not closed/i)]]);
+      // It swallows every row after it, so it stops the run rather than dropping them as one bad row.
+      await expect(records('emotion,pixels,Usage\n0,1 2,Training\n1,"3 4,Training\n2,5 6,Training\n', mode))
+        .rejects.toThrow(/^x\.csv: line 3: unclosed quote: .*runs to the end of the input \(line 4\)$/);
+      // On the last line it spans nothing else: that row alone is dropped, at its line.
+      const last = await records('emotion,pixels,Usage\n0,1 2,Training\n1,"3 4,Training\n', mode);
+      expect(last.recs.map(([l]) => l)).toEqual([1, 2]);
+      expect(last.errors).toEqual([[3, expect.stringMatching(/quote not closed/i)]]);
     }
   });
 

@@ -112,13 +112,13 @@ describe('fer eval (CLI)', () => {
     expect(doc.models[0].metrics.accuracy).toBeCloseTo(7 / 8, 10);
     expect(doc.models[0].metrics.confusion.counts[3][5]).toBe(1);
 
-    const empty = runFer(['eval', '--csv', csv, '--models', ckpt]);
+    const empty = runFer(['eval', '--csv', csv, '--models', ckpt, '--split', 'test']);
     expect(empty.status).toBe(1);
     expect(empty.stderr).toContain(`fer: ${csv}: split 'test' has no rows (FER2013's PrivateTest rows are withheld from this data); evaluate another split with --split val or --split train`);
   });
 
-  it('refuses the empty default split with one line naming it and suggesting --split val', () => {
-    const r = runFer(['eval', '--data', prep, '--models', ckpt]);
+  it('refuses an empty --split test with one line naming it and suggesting --split val (without --split, val is picked)', () => {
+    const r = runFer(['eval', '--data', prep, '--models', ckpt, '--split', 'test']);
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split('\n')).toEqual([
       `fer: ${prep}: split 'test' has no rows (FER2013's PrivateTest rows are withheld from this data); evaluate another split with --split val or --split train`,
@@ -151,7 +151,7 @@ describe('fer eval (CLI)', () => {
     }
     const help = r.stdout.replace(/\s+/g, ' ');
     expect(help).toContain('(default: "data/prepared")');
-    expect(help).toContain('default: "test")');
+    expect(help).toContain('default: test if it has rows, else val');
     expect(help).toContain('(default: "reports")');
     expect(help).toContain('(default: 256)');
     expect(r.stdout).toMatch(/Examples:\n\s+\$ fer eval --split val/);

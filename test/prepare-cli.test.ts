@@ -112,7 +112,7 @@ describe('fer prepare: bad input gives one line, non-zero exit, and leaves nothi
     put(path.join(dir, 'docs'), 'notes.txt', 'mine');
     const r = runFer(['prepare', csv, '--out', path.join(dir, 'docs')]);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/docs: exists and is not a prepared dataset \(no manifest\.json\); refusing to replace it\n$/);
+    expect(r.stderr).toMatch(/docs: exists and is not a prepared dataset written by fer \(no fer manifest\.json\); refusing to replace it\n$/);
     expect(fs.readdirSync(path.join(dir, 'docs'))).toEqual(['notes.txt']);
   });
 

@@ -254,7 +254,9 @@ describe('inputs and outputs', () => {
       fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
       fs.writeFileSync(path.join(dir, f), 'x');
     }
-    expect(expandInputs([dir]).files).toEqual([path.join(dir, 'a.jpg'), path.join(dir, 'b.png')]);
+    // A folder is searched through its subfolders unless told otherwise (hidden names skipped either way).
+    expect(expandInputs([dir]).files).toEqual([path.join(dir, 'a.jpg'), path.join(dir, 'b.png'), path.join(dir, 'sub', 'c.png')]);
+    expect(expandInputs([dir], { recursive: false }).files).toEqual([path.join(dir, 'a.jpg'), path.join(dir, 'b.png')]);
     expect(expandInputs([`${dir}/**/*.png`]).files).toEqual([path.join(dir, 'b.png'), path.join(dir, 'sub', 'c.png')]);
     expect(expandInputs([`${dir}/*.[jJ]pg`]).files).toEqual([path.join(dir, 'a.jpg')]);
     const r = expandInputs([path.join(dir, 'notes.txt'), path.join(dir, 'missing.png'), `${dir}/*.gif`]);
@@ -265,7 +267,7 @@ describe('inputs and outputs', () => {
   it('plans one output file, or a directory with de-duplicated names, and never overwrites an input', () => {
     expect([...planOutputs(['x/a.jpg'], 'out.png').values()]).toEqual(['out.png']);
     expect([...planOutputs(['x/a.jpg', 'y/a.jpg', 'z/b.gif'], 'out').values()]).toEqual(['out/a.jpg', 'out/a-2.jpg', 'out/b.png']);
-    expect(() => planOutputs(['x/a.jpg', 'x/b.jpg'], 'x')).toThrow(/--out x: would overwrite the input x\/a\.jpg/);
+    expect(() => planOutputs(['x/a.jpg', 'x/b.jpg'], 'x')).toThrow(/--out x\/a\.jpg is the input x\/a\.jpg/);
   });
 });
 

@@ -6,13 +6,14 @@ import { CLASS_NAMES } from '../data/classes';
 import { DEFAULT_PREPARED_DIR, SPLITS, Split, SplitName } from '../data/dataset';
 import { parseNetList } from '../models/nets';
 import { LoadedNet, loadNets } from '../models/classifier';
-import { DEFAULT_MODELS_DIR } from '../models/checkpoints';
+import { SHIPPED_MODELS_DIR } from '../models/checkpoints';
 import { DEFAULT_EVAL_BATCH, ModelReport, reportScores, scoreNets } from '../eval/evaluate';
 import { fitEnsembleWeights } from '../eval/ensemble';
 import { emptySplitError, loadEvalSplit, preparedSplitRows } from '../eval/data';
 import { prepareInMemory } from '../data/prepare';
 import { EvalReport, confusionTable, perClassTable, summaryTable, writeConfusionFiles } from '../eval/report';
 import { EXIT, FerError } from '../util/errors';
+import { checkOutputDir } from '../util/outputSafety';
 import { color, info, warn } from '../util/log';
 import { createProgress } from '../util/progress';
 
@@ -21,7 +22,8 @@ export const DEFAULT_REPORTS_DIR = 'reports';
 interface EvalFlags {
   data: string;
   csv?: string;
-  split: SplitName;
+  /** Absent: the first of test, val, train that has rows. */
+  split?: SplitName;
   models: string;
   net?: number[];
   confusion?: boolean;
@@ -44,17 +46,19 @@ function weightList(v: string): number[] {
 }
 
 /** The split to evaluate, and val too when weights are to be fitted on it. */
-async function loadData(flags: EvalFlags, split: SplitName): Promise<{ source: EvalReport['source']; evalSplit: Split; val?: Split }> {
+async function loadData(flags: EvalFlags): Promise<{ source: EvalReport['source']; evalSplit: Split; val?: Split }> {
   const needVal = Boolean(flags.fitWeights);
   if (flags.csv) {
     // The same cleaning as `fer prepare` with its defaults, so the numbers match an evaluation of its output.
     if (!flags.quiet) info(`reading and cleaning ${flags.csv} (as \`fer prepare\` would) …`);
     const { splits } = await prepareInMemory(flags.csv, { progress: !flags.quiet });
+    const split = flags.split = flags.split ?? pickSplit(flags, (s) => splits[s].count);
     if (splits[split].count === 0) throw emptySplitError(flags.csv, split, (s) => splits[s].count);
     if (needVal && splits.val.count === 0) throw new FerError(`--fit-weights: ${flags.csv}: split 'val' has no rows to fit the weights on`);
     return { source: { kind: 'csv', path: flags.csv }, evalSplit: splits[split], val: needVal ? splits.val : undefined };
   }
   const dir = flags.data;
+  const split = flags.split = flags.split ?? pickSplit(flags, (s) => preparedSplitRows(dir, s));
   const evalSplit = loadEvalSplit(dir, split);
   if (needVal && split !== 'val' && preparedSplitRows(dir, 'val') === 0) {
     throw new FerError(`--fit-weights: ${dir}: split 'val' has no rows to fit the weights on`);
@@ -63,7 +67,17 @@ async function loadData(flags: EvalFlags, split: SplitName): Promise<{ source: E
   return { source: { kind: 'data', path: dir }, evalSplit, val };
 }
 
+/** Without --split: test when it has rows (a full FER2013), else val (the public data), else train (said so). */
+function pickSplit(flags: EvalFlags, rowsOf: (s: SplitName) => number): SplitName {
+  const split = (['test', 'val', 'train'] as const).find((s) => rowsOf(s) > 0) ?? 'test';
+  if (split !== 'test' && !flags.quiet) info(`no --split given: evaluating ${split}, the first of test, val, train with rows`);
+  if (split === 'train') warn('evaluating the training split measures how well the nets memorised it, not how they generalise');
+  return split;
+}
+
 async function runEval(flags: EvalFlags): Promise<number> {
+  // Before minutes of work: the confusion files' folder must be writable, and not a file.
+  if (flags.confusion) checkOutputDir(flags.out, '--out');
   const backend = await initBackend(flags.backend);
   // Models first: a missing checkpoint is reported before a CSV is parsed for seconds.
   const nets = await loadNets(flags.models, flags.net);
@@ -78,8 +92,8 @@ async function runEval(flags: EvalFlags): Promise<number> {
 }
 
 async function evaluateLoaded(flags: EvalFlags, nets: LoadedNet[], backendName: string, backendDescription: string): Promise<number> {
-  const split = flags.split;
-  const { source, evalSplit, val } = await loadData(flags, split);
+  const { source, evalSplit, val } = await loadData(flags);
+  const split = flags.split as SplitName;
   const fitting = Boolean(flags.fitWeights && nets.length > 1);
   if (flags.fitWeights && !fitting) warn('--fit-weights: only one net, nothing to weight');
   // Fitting on val when evaluating val reuses its scores: no second pass.
@@ -114,7 +128,7 @@ async function evaluateLoaded(flags: EvalFlags, nets: LoadedNet[], backendName: 
 
 async function finish(flags: EvalFlags, source: EvalReport['source'], evalSplit: Split,
   models: ModelReport[], backend: string, fittedOn: string | null): Promise<number> {
-  const split = flags.split;
+  const split = flags.split as SplitName;
   const withFiles = models.map((m) => ({ ...m, files: [] as string[] }));
   if (flags.confusion) {
     for (const m of withFiles) {
@@ -154,9 +168,9 @@ export function register(program: Command): void {
       + 'macro/weighted F1, log loss, throughput; --confusion adds confusion matrices (table, CSV, JSON, PNG/SVG heatmaps).')
     .addOption(new Option('--data <dir>', 'prepared dataset directory from `fer prepare`').default(DEFAULT_PREPARED_DIR).conflicts('csv'))
     .addOption(new Option('--csv <file>', 'read the FER2013 CSV (.csv or .csv.gz) directly instead of a prepared directory'))
-    .addOption(new Option('--split <name>', 'split to evaluate; test is empty for the public FER2013 data, so val is the usual choice')
-      .choices([...SPLITS]).default('test'))
-    .option('--models <dir>', 'checkpoints directory from `fer train` (net<k>/best/)', DEFAULT_MODELS_DIR)
+    .addOption(new Option('--split <name>', 'split to evaluate (default: test if it has rows, else val — test is empty for the public FER2013 data — else train)')
+      .choices([...SPLITS]))
+    .addOption(new Option('--models <dir>', 'checkpoints directory from `fer train` (net<k>/best/)').default(SHIPPED_MODELS_DIR, `the models shipped with fer, ${SHIPPED_MODELS_DIR}`))
     .option('--net <list>', 'nets to evaluate: 1, 2, 3, a list like 1,3, or all (default: every net found in --models)', (v: string) => parseNetList(v) as number[])
     .option('--confusion', 'print confusion matrices and write them to --out as CSV, JSON, PNG and SVG (default: off)')
     .option('--tta', 'test-time augmentation: average each image with its horizontal mirror (default: off)')

@@ -1,4 +1,6 @@
+import * as path from 'path';
 import { Command, Option } from 'commander';
+import { EXIT, FerError } from '../util/errors';
 import { action, examples, numFlag } from './common';
 import { initBackend } from '../backend';
 import { buildNet, NET_TITLES, parseNetList } from '../models/nets';
@@ -60,6 +62,8 @@ export function register(program: Command): void {
     .option('--svg <file>', 'also write a block diagram of the nets (SVG; PNG when the name ends in .png)')
     .option('--json', 'print the summaries as JSON on stdout instead of tables', false)
     .action(action(async (opts: SummaryOptions) => {
+      const ext = opts.svg ? path.extname(opts.svg).toLowerCase() : '.svg';
+      if (ext !== '.svg' && ext !== '.png') throw new FerError(`--svg ${opts.svg}: unknown image type ${ext || '(none)'}; use .svg or .png`, EXIT.USAGE);
       await printSummaries(opts);
     }));
   examples(cmd, ['fer models', 'fer models --net 3', 'fer models --svg models.svg', 'fer models --net 1,2 --json']);

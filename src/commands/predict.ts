@@ -9,7 +9,7 @@ import { DEFAULT_DETECT, DEFAULT_DETECTOR, DETECTOR_ENGINES, DetectorEngine, def
 import { DEFAULT_MARGIN } from '../vision/faces';
 import { expandInputs } from '../vision/inputs';
 import { Predictor, confidenceOf, createPredictor } from '../vision/predict';
-import { DEFAULT_MODELS_DIR } from '../models/checkpoints';
+import { SHIPPED_MODELS_DIR } from '../models/checkpoints';
 import { FileResult, planOutputs, predictFiles } from '../vision/batch';
 import { DetectOptions, FacePrediction } from '../vision/types';
 import { faceJson, fileResultJson } from '../vision/json';
@@ -35,7 +35,7 @@ export interface ModelFlags {
 /** Model, backend and detector flags of `fer predict`, `fer compare` and `fer video`; `detect` sets the defaults. */
 export function addModelOptions(cmd: Command, detect: Required<DetectOptions> = DEFAULT_DETECT): Command {
   return cmd
-    .option('--models <dir>', 'checkpoints directory with net<k>/best models (from `fer train`)', DEFAULT_MODELS_DIR)
+    .addOption(new Option('--models <dir>', 'checkpoints directory with net<k>/best models (from `fer train`)').default(SHIPPED_MODELS_DIR, `the models shipped with fer, ${SHIPPED_MODELS_DIR}`))
     .option('--net <ids>', 'nets to ensemble: 1, 2, 3, a list like 1,3, or all (default: every trained net found)', parseNetList)
     .option('--tta', 'also classify each face mirrored and average the scores', false)
     .addOption(backendOption())
@@ -72,6 +72,7 @@ export async function predictorFor(o: ModelFlags, detectInWorker = false): Promi
 
 interface PredictFlags extends ModelFlags {
   out?: string;
+  recursive: boolean;
   json: boolean;
   jsonl: boolean;
   csv: boolean;
@@ -112,10 +113,11 @@ function fail(message: string): void {
 }
 
 async function run(inputs: string[], o: PredictFlags): Promise<number> {
-  const { files, problems } = expandInputs(inputs);
+  // The --out folder is never searched: a second run must not annotate the first one's output.
+  const { files, problems, relative } = expandInputs(inputs, { recursive: o.recursive, exclude: o.out ? [o.out] : [] });
   problems.forEach((p) => fail(p.message));
   if (files.length === 0) return EXIT.ERROR;
-  const outputs = o.out ? planOutputs(files, o.out) : undefined;
+  const outputs = o.out ? planOutputs(files, o.out, relative) : undefined;
   // A detection thread pays off from the second image on (it costs one more OpenCV.js start-up).
   const predictor = await predictorFor(o, files.length > 1);
   if (o.csv) process.stdout.write(`${CSV_HEADER}\n`);
@@ -181,9 +183,11 @@ export function register(program: Command): void {
     .command('predict')
     .description('Find every face in photos (BlazeFace CNN; --detector haar: the seeds\' Haar cascade) and classify its expression with the trained CNN ensemble.\n'
       + 'Prints one line per face (box, top emotion, confidence); exit code 3 when no input has a face.')
-    .argument('<inputs...>', 'image files, directories (their images) or quoted globs such as "photos/**/*.jpg"');
+    .argument('<inputs...>', 'image files, directories (their images, subfolders included) or quoted globs such as "photos/**/*.jpg"');
   addModelOptions(cmd)
-    .option('--out <path>', 'write annotated images: a file for one input, else a directory (same names; gif/avif → png) (default: none)')
+    .option('--out <path>', 'write annotated images: an image file (.png .jpg .jpeg .webp .tif .tiff) for one input, else a folder '
+      + '(existing, ending in /, or without extension) mirroring the inputs\' names and subfolders (gif/avif → png); never an input (default: none)')
+    .option('--no-recursive', 'take only the images directly in a folder argument, not those in its subfolders')
     .addOption(new Option('--json', 'print [{file, faces:[{box:{x,y,w,h}, detectScore, landmarks?, label, scores:{Angry..Neutral}}]}] on stdout').default(false).conflicts(['jsonl', 'csv']))
     .addOption(new Option('--jsonl', 'print one JSON object per face (file, face, box, detectScore, landmarks?, label, scores, confidence) per line').default(false).conflicts(['csv']))
     .addOption(new Option('--csv', 'print one CSV row per face: file,face,x,y,w,h,label,confidence,Angry..Neutral,detect_score').default(false))

@@ -34,7 +34,7 @@ export function register(program: Command): void {
     .description('Stream the FER2013 CSV (plain or gzipped), drop malformed, blank, duplicate and leaked rows, and write '
       + 'uint8 .npy tensors per split (Training → train, PublicTest → val, PrivateTest → test) plus manifest.json, atomically.')
     .argument('<csv>', 'FER2013 CSV with header emotion,pixels,Usage; gzip detected by its magic bytes')
-    .option('-o, --out <dir>', 'output directory (replaced only if it holds a prepared dataset)', DEFAULT_PREPARED_DIR)
+    .option('-o, --out <dir>', 'output directory: replaced only if it is a prepared dataset fer wrote, with nothing else in it and not the input (locked while running)', DEFAULT_PREPARED_DIR)
     .option('--val-fraction <f>', 'when the CSV has no PublicTest rows, move this fraction of train to val (per class, seeded); 0 = off', fractionFlag, 0)
     .option('--seed <n>', 'seed for --val-fraction', intFlag('--seed', 0, 2 ** 32 - 1), 42)
     .option('--min-std <n>', 'drop blank or near-constant images whose grey-level std is below this; 0 keeps all', numFlag('--min-std', 0), 3)

@@ -57,7 +57,8 @@ export function register(program: Command): void {
     .command('train')
     .description('Train the CNNs on a prepared dataset (fer prepare): Adam with ReduceLROnPlateau, on-the-fly augmentation, '
       + '`best` and `last` checkpoints in <out>/net<k>/, history (JSON, CSV) and curves (SVG, PNG). '
-      + 'Ctrl-C saves `last` and exits 130; --resume continues exactly where it stopped.')
+      + 'Ctrl-C saves `last` and exits 130; --resume continues exactly where it stopped. A run locks <out>/net<k> (a second one '
+      + 'exits 1 naming its pid); after a crash the next run restores the newest complete checkpoint.')
     .addOption(netOption('all'))
     .addOption(new Option('--epochs <n>', 'total epochs (with --resume: including those already done)').default(d.epochs).argParser(intFlag('--epochs', 1)))
     .addOption(new Option('--batch-size <n>', 'images per batch').default(d.batchSize).argParser(intFlag('--batch-size', 1, 4096)))

@@ -1,3 +1,5 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import { Command, Option } from 'commander';
 import { action, examples, intFlag, numFlag, onStopSignals } from './common';
 import { EXIT, FerError } from '../util/errors';
@@ -45,6 +47,8 @@ async function run(input: string, output: string | undefined, o: VideoFlags): Pr
   if (!o.video && !o.csv && !o.jsonl && !o.summaryJson && !o.json) {
     throw new FerError('--no-video: nothing to write: add --csv, --jsonl, --summary-json or --json', EXIT.USAGE);
   }
+  checkOutputNames(output, o);
+  checkInputIsReadableTwice(input);
   const controller = new AbortController();
   // Stop reading, finish the outputs with the frames so far (a playable video), exit 130.
   const removeHandlers = onStopSignals('finishing the outputs with the frames so far', () => controller.abort());
@@ -102,6 +106,33 @@ async function run(input: string, output: string | undefined, o: VideoFlags): Pr
     return EXIT.INTERRUPTED;
   }
   return EXIT.OK;
+}
+
+/** Media extensions: a data flag (--csv, --jsonl, --summary-json) naming one of these is a slip, e.g. `--csv out.mp4`. */
+const MEDIA_EXTENSIONS = ['.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v', '.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.avif'];
+
+/** Unknown or mismatched output extensions are usage errors (exit 2), before anything is read. */
+function checkOutputNames(output: string | undefined, o: VideoFlags): void {
+  if (output) {
+    const ext = path.extname(output).toLowerCase();
+    if (!OUTPUT_EXTENSIONS.includes(ext)) {
+      throw new FerError(`${output}: ${ext ? `unknown video type ${ext}` : 'no file extension'}; the output video must end in ${OUTPUT_EXTENSIONS.join(', ')}`, EXIT.USAGE);
+    }
+  }
+  for (const [flag, file] of [['--csv', o.csv], ['--jsonl', o.jsonl], ['--summary-json', o.summaryJson]] as const) {
+    if (file && MEDIA_EXTENSIONS.includes(path.extname(file).toLowerCase())) {
+      throw new FerError(`${flag} ${file}: a ${path.extname(file)} name for a text file; give a .${flag === '--csv' ? 'csv' : flag === '--jsonl' ? 'jsonl' : 'json'} name`, EXIT.USAGE);
+    }
+  }
+}
+
+/** ffprobe and ffmpeg each open the input: a pipe would be consumed by the first. */
+function checkInputIsReadableTwice(input: string): void {
+  let stat: fs.Stats | undefined;
+  try { stat = fs.statSync(input); } catch { return; /* a URL or a missing file: reported by the probe */ }
+  if (stat.isFIFO() || stat.isSocket()) {
+    throw new FerError(`${input}: is a pipe; fer video reads its input twice (probe, then decode), so save it to a file first`);
+  }
 }
 
 export function register(program: Command): void {

@@ -113,8 +113,12 @@ async function* withoutBom(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer
 class GeneralParser {
   private readonly parser: Parser;
   private failure: unknown = undefined;
+  /** Absolute line number where the last record ended, and csv-parse's count of empty lines then. */
+  private lastEnd: number;
+  private lastEmpty = 0;
 
   constructor(private readonly sink: RecordSink, private readonly lineOffset: number, private readonly file: string) {
+    this.lastEnd = lineOffset;
     // encoding null and on_skip exist in csv-parse 5 but not in its type definitions.
     this.parser = parse({
       encoding: null, // fields as Buffers: pixels are parsed from bytes
@@ -131,15 +135,29 @@ class GeneralParser {
       max_record_size: MAX_RECORD_BYTES,
       on_skip: (err: CsvError | undefined) => {
         if (!err) return;
+        const e = err as unknown as { lines?: number; empty_lines?: number };
+        const start = this.recordStart(e);
+        const end = (e.lines ?? 0) + this.lineOffset;
+        this.lastEnd = end;
+        // Only a quoted field makes a record span lines: an unclosed quote swallows every row after it, so it is
+        // reported, fatally, at the line where it opens.
         if (err.code === 'CSV_MAX_RECORD_SIZE') {
-          this.fail(new FerError(`${file}: line ${this.line(err)}: longer than ${MAX_RECORD_BYTES >> 20} MiB; not a FER2013 CSV`));
+          this.fail(new FerError(end > start
+            ? `${file}: line ${start}: unclosed quote: the quoted field opened on this line is still open at line ${end} (over ${MAX_RECORD_BYTES >> 20} MiB); not a FER2013 CSV`
+            : `${file}: line ${start}: longer than ${MAX_RECORD_BYTES >> 20} MiB; not a FER2013 CSV`));
           return;
         }
-        this.guard(() => sink.syntaxError(this.line(err), err.message.replace(/\s+at line \d+.*$/, '').replace(/:$/, '')));
+        if (err.code === 'CSV_QUOTE_NOT_CLOSED' && end > start) {
+          this.fail(new FerError(`${file}: line ${start}: unclosed quote: the quoted field opened on this line runs to the end of the input (line ${end})`));
+          return;
+        }
+        this.guard(() => sink.syntaxError(start, err.message.replace(/\s+at line \d+.*$/, '').replace(/:$/, '')));
       },
     } as unknown as Options);
-    this.parser.on('data', (r: { record: Buffer[]; info: { lines: number } }) => {
-      this.guard(() => this.sink.record(r.record, r.info.lines + this.lineOffset));
+    this.parser.on('data', (r: { record: Buffer[]; info: { lines: number; empty_lines?: number } }) => {
+      const start = this.recordStart(r.info);
+      this.lastEnd = r.info.lines + this.lineOffset;
+      this.guard(() => this.sink.record(r.record, start));
     });
     this.parser.on('error', (e) => this.fail(e));
   }
@@ -167,8 +185,12 @@ class GeneralParser {
     this.check();
   }
 
-  private line(err: CsvError): number {
-    return ((err as unknown as { lines?: number }).lines ?? 0) + this.lineOffset;
+  /** The line a record (or failed record) starts on: after the previous one and the empty lines skipped since. */
+  private recordStart(info: { empty_lines?: number }): number {
+    const empty = info.empty_lines ?? 0;
+    const start = this.lastEnd + 1 + (empty - this.lastEmpty);
+    this.lastEmpty = empty;
+    return start;
   }
 
   private guard(fn: () => void): void {

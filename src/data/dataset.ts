@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { FerError } from '../util/errors';
+import { FerError, describeFsError } from '../util/errors';
 import { IMAGE_SIZE, NUM_CLASSES } from './classes';
 import { readNpy } from './npy';
 
@@ -30,6 +30,25 @@ export function splitFiles(dir: string, split: SplitName): { images: string; lab
 /** Where `fer prepare` writes and the other commands read a prepared dataset by default. */
 export const DEFAULT_PREPARED_DIR = 'data/prepared';
 
+/** A prepared dataset's manifest.json, which must be a JSON object (a broken one means a broken dataset). */
+export function readManifest(dir: string): Record<string, unknown> {
+  const file = path.join(dir, MANIFEST);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new FerError(describeFsError(e, file));
+  }
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch (e) {
+    throw new FerError(`${file}: not valid JSON (${(e as Error).message}); prepare the dataset again with \`fer prepare\``);
+  }
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new FerError(`${file}: not a fer manifest (expected a JSON object)`);
+  return j as Record<string, unknown>;
+}
+
 export function emptySplit(): Split {
   return { images: new Uint8Array(0), labels: new Uint8Array(0), count: 0 };
 }
@@ -42,6 +61,7 @@ export function loadPreparedSplit(dir: string, split: SplitName, opts: { missing
   if (!fs.existsSync(path.join(dir, MANIFEST))) {
     throw new FerError(`${dir}: no prepared dataset (${MANIFEST} missing); run \`fer prepare data/fer2013.csv --out ${dir}\``);
   }
+  readManifest(dir);
   const files = splitFiles(dir, split);
   if (!fs.existsSync(files.images) || !fs.existsSync(files.labels)) {
     if (opts.missingIsEmpty) return emptySplit();

@@ -1,7 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { FerError, describeFsError } from '../util/errors';
-import { writeDirAtomic } from '../util/atomic';
+import { recoverDir, writeDirAtomic } from '../util/atomic';
+import { RunLock, acquireLock } from '../util/lock';
+import { FerFolder, checkOutputDir, checkOutputSafety, checkReplaceableDir } from '../util/outputSafety';
 import { createProgress } from '../util/progress';
 import { CLASS_NAMES, ClassName, IMAGE_SIZE, NUM_CLASSES } from './classes';
 import { MANIFEST, SPLITS, Split, SplitName, splitFiles } from './dataset';
@@ -247,8 +249,18 @@ export async function prepareInMemory(csvPath: string, opts: PrepareOptions = {}
  * The directory appears complete or not at all; an existing prepared dataset there is replaced.
  */
 export async function prepareDataset(csvPath: string, opts: PrepareOptions & { out: string; chart?: boolean }): Promise<PrepareReport> {
-  checkOutputDir(opts.out);
+  const lock = openOutputDir(csvPath, opts.out);
+  try {
+    return await prepareLocked(csvPath, opts);
+  } finally {
+    lock.release();
+  }
+}
+
+async function prepareLocked(csvPath: string, opts: PrepareOptions & { out: string; chart?: boolean }): Promise<PrepareReport> {
   const { store, order, report } = await parseAndClean(csvPath, opts);
+  // Checked again: minutes may have passed since the start.
+  checkReplaceableDir(opts.out, '--out', PREPARED_FOLDER);
   await writeDirAtomic(opts.out, async (tmp) => {
     for (const s of SPLITS) {
       const files = splitFiles(tmp, s);
@@ -329,41 +341,36 @@ function labelsOf(store: RowStore, rows: Int32Array): Uint8Array {
   return out;
 }
 
+/** What `fer prepare` writes in its --out folder: only such a folder is ever replaced. */
+export const PREPARED_FOLDER: FerFolder = {
+  kind: 'a prepared dataset',
+  marker: MANIFEST,
+  isFerMarker: (text) => {
+    const j = JSON.parse(text) as { tool?: { name?: string; command?: string } };
+    return j?.tool?.name === 'fer' && j.tool.command === 'prepare';
+  },
+  allowed: (name) => name === MANIFEST || /^(train|val|test)_(images\.npy|labels\.npy|classes\.svg|classes\.png)$/.test(name),
+};
+
 /**
- * Refuse, before reading a byte of input, an --out that could not be written or that holds something other
- * than a prepared dataset (replacing it would delete the user's files).
+ * Refuse, before reading a byte of input, an --out that could not be written, that holds an input, or that holds
+ * anything but a prepared dataset fer wrote (replacing it would delete the user's files). Takes the run lock and
+ * repairs a crashed run's interrupted swap first.
  */
-function checkOutputDir(out: string): void {
-  let stat: fs.Stats | undefined;
+function openOutputDir(csvPath: string, out: string): RunLock {
+  checkOutputSafety([{ path: csvPath, what: 'input' }], [{ path: out, what: '--out', kind: 'dir' }]);
+  checkOutputDir(out, '--out');
+  const lock = acquireLock(out, `fer prepare --out ${out}`);
   try {
-    stat = fs.statSync(out);
+    recoverDir(out, (dir) => {
+      try { return PREPARED_FOLDER.isFerMarker(fs.readFileSync(path.join(dir, MANIFEST), 'utf8')); } catch { return false; }
+    });
+    checkReplaceableDir(out, '--out', PREPARED_FOLDER);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new FerError(`--out ${describeFsError(e, out)}`);
+    lock.release();
+    throw e;
   }
-  if (stat) {
-    if (!stat.isDirectory()) throw new FerError(`--out ${out}: exists and is not a directory`);
-    const entries = fs.readdirSync(out);
-    if (entries.length > 0 && !entries.includes(MANIFEST)) {
-      throw new FerError(`--out ${out}: exists and is not a prepared dataset (no ${MANIFEST}); refusing to replace it`);
-    }
-  }
-  // The nearest existing ancestor must be a writable directory.
-  let dir = path.dirname(path.resolve(out));
-  for (;;) {
-    try {
-      const s = fs.statSync(dir);
-      if (!s.isDirectory()) throw new FerError(`--out ${out}: cannot write: ${dir} is not a directory`);
-      fs.accessSync(dir, fs.constants.W_OK);
-      return;
-    } catch (e) {
-      if (e instanceof FerError) throw e;
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && path.dirname(dir) !== dir) {
-        dir = path.dirname(dir);
-        continue;
-      }
-      throw new FerError(`--out ${out}: cannot write: ${describeFsError(e, dir)}`);
-    }
-  }
+  return lock;
 }
 
 function writeWhole(file: string, data: string | Uint8Array): void {

@@ -1,7 +1,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Readable, Transform, pipeline } from 'stream';
+import { Readable, pipeline } from 'stream';
 import * as zlib from 'zlib';
 import { FerError, describeFsError } from '../util/errors';
 
@@ -26,53 +26,76 @@ export interface OpenedSource {
 
 const READ_CHUNK = 1 << 16;
 
-/** Open a CSV or gzipped CSV for streaming. Missing, empty or unreadable files are a one-line FerError. */
+/**
+ * Open a CSV or gzipped CSV for streaming. Missing, empty or unreadable files are a one-line FerError. Pipes work
+ * too (a FIFO, `<(zcat …)`, /dev/stdin): the input is read once, front to back, and gzip is told from its first
+ * bytes; their size is unknown until the end (`info.bytes` is then the bytes read).
+ */
 export function openSource(file: string): OpenedSource {
   let stat: fs.Stats;
-  let magic = Buffer.alloc(2);
   try {
     stat = fs.statSync(file);
-    if (stat.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    const fd = fs.openSync(file, 'r');
-    try {
-      const n = fs.readSync(fd, magic, 0, 2, 0);
-      magic = magic.subarray(0, n);
-    } finally {
-      fs.closeSync(fd);
-    }
   } catch (e) {
     throw new FerError(describeFsError(e, file));
   }
-  if (stat.size === 0) throw new FerError(`${file}: empty file`);
-  const gzip = magic.length === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
+  if (stat.isDirectory()) throw new FerError(describeFsError(Object.assign(new Error('is a directory'), { code: 'EISDIR' }), file));
+  const regular = stat.isFile();
+  if (regular && stat.size === 0) throw new FerError(`${file}: empty file`);
+  if (regular) {
+    try {
+      fs.accessSync(file, fs.constants.R_OK);
+    } catch (e) {
+      throw new FerError(describeFsError(e, file));
+    }
+  }
 
+  const info: SourceInfo = { file: path.basename(file), bytes: regular ? stat.size : 0, gzip: false };
   let read = 0;
   const hash = crypto.createHash('sha256');
   let digest: string | undefined;
   const raw = fs.createReadStream(file, { highWaterMark: READ_CHUNK });
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      read += chunk.length;
-      hash.update(chunk);
-      done(null, chunk);
-    },
-  });
-  const streams: NodeJS.ReadWriteStream[] = [tap];
-  if (gzip) streams.push(zlib.createGunzip({ chunkSize: 1 << 18 }));
-  // pipeline destroys every stage on error; the error surfaces through the iteration below.
-  const out = (pipeline as unknown as (...s: unknown[]) => Readable)(raw, ...streams, () => undefined);
+  let gunzip: zlib.Gunzip | undefined;
+
+  async function* rawChunks(): AsyncGenerator<Buffer> {
+    for await (const chunk of raw) {
+      read += (chunk as Buffer).length;
+      hash.update(chunk as Buffer);
+      yield chunk as Buffer;
+    }
+  }
 
   async function* chunks(): AsyncGenerator<Buffer> {
     try {
-      for await (const chunk of out) yield chunk as Buffer;
+      const it = rawChunks();
+      // The first two bytes decide gzip; a pipe may deliver them one at a time.
+      let head = Buffer.alloc(0);
+      while (head.length < 2) {
+        const n = await it.next();
+        if (n.done) break;
+        head = Buffer.concat([head, n.value]);
+      }
+      if (head.length === 0) throw new FerError(`${file}: empty ${regular ? 'file' : 'input'}`);
+      info.gzip = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+      async function* all(): AsyncGenerator<Buffer> {
+        yield head;
+        yield* it;
+      }
+      if (!info.gzip) {
+        yield* all();
+      } else {
+        gunzip = zlib.createGunzip({ chunkSize: 1 << 18 });
+        const out = (pipeline as unknown as (...s: unknown[]) => Readable)(Readable.from(all()), gunzip, () => undefined);
+        for await (const chunk of out) yield chunk as Buffer;
+      }
     } catch (e) {
-      throw describeReadError(e, file, gzip);
+      throw describeReadError(e, file, info.gzip);
     }
     digest = hash.digest('hex');
+    if (!regular) info.bytes = read;
   }
 
   return {
-    info: { file: path.basename(file), bytes: stat.size, gzip },
+    info,
     chunks: chunks(),
     bytesRead: () => read,
     sha256: () => {
@@ -81,7 +104,7 @@ export function openSource(file: string): OpenedSource {
     },
     close: () => {
       raw.destroy();
-      out.destroy();
+      gunzip?.destroy();
     },
   };
 }

@@ -7,8 +7,14 @@ import { MODEL_JSON } from './io';
  *   <models>/net<k>/best/   model.json + weights.bin of the best epoch by validation accuracy
  *   <models>/net<k>/last/   the last finished epoch, plus training state for --resume
  */
-/** Where `fer train` writes and eval/predict/video read models unless --models/--out say otherwise. */
+/** Where `fer train` writes unless --out says otherwise (relative to the current folder). */
 export const DEFAULT_MODELS_DIR = 'checkpoints';
+
+/**
+ * The models shipped with fer, found relative to the installed package (not the current folder), so a global
+ * install, `npm link` or `npx fer` finds them from anywhere. eval/predict/compare/video read these unless --models.
+ */
+export const SHIPPED_MODELS_DIR = path.resolve(__dirname, '..', '..', 'checkpoints');
 
 export const NET_IDS = [1, 2, 3] as const;
 export type NetId = (typeof NET_IDS)[number];

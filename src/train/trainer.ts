@@ -12,6 +12,7 @@ import { buildNet } from '../models/nets';
 import { loadModelDir, saveModelDir } from '../models/io';
 import { bestModelDir, lastModelDir, netDir } from '../models/checkpoints';
 import { Adam } from './adam';
+import { openCheckpoints } from './checkpoints';
 import { recalibrateBatchNorm } from './batchnorm';
 import { AugmentOptions, DEFAULT_AUGMENT, gatherBatch } from './augment';
 import { writeHistory } from './history';
@@ -170,6 +171,17 @@ function pct(v: number): string {
  * compute backend is whatever tfjs has active (call initBackend first).
  */
 export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
+  // Lock <out>/net<k> and repair a crashed run's interrupted checkpoint swap before anything is read.
+  const opened = openCheckpoints(opts.out, opts.net, typeof opts.data === 'string' ? [opts.data] : []);
+  try {
+    for (const r of opened.repairs) (opts.log ?? info)(`net${opts.net}: ${r}`);
+    return await trainNetLocked(opts);
+  } finally {
+    opened.lock.release();
+  }
+}
+
+async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
   const log = opts.log ?? info;
   const splits = loadSplits(opts.data);
   checkSplits(splits);

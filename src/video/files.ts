@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { FerError, describeFsError } from '../util/errors';
-import { commitTemp, discardTemp, tempSibling, trackTemp } from '../util/atomic';
+import { commitTemp, discardTemp, makeDirs, tempSibling, trackTemp } from '../util/atomic';
 
 /**
  * Outputs streamed while a video is processed. Each goes to a temporary sibling of its target and is renamed
@@ -12,7 +12,7 @@ import { commitTemp, discardTemp, tempSibling, trackTemp } from '../util/atomic'
 export function reserveOutput(target: string, what: string): string {
   const dir = path.dirname(path.resolve(target));
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (e) {
     throw new FerError(`cannot write ${what} ${target}: ${describeFsError(e, dir)}`);

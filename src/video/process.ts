@@ -1,5 +1,6 @@
 import { EXIT, FerError } from '../util/errors';
 import { writeFileAtomic } from '../util/atomic';
+import { checkOutputSafety } from '../util/outputSafety';
 import { argmax } from '../util/argmax';
 import { CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
 import { DEFAULT_DETECT, DetectorEngine } from '../vision/detector';
@@ -181,6 +182,9 @@ function validate(o: ProcessVideoOptions): void {
  */
 export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult> {
   validate(o);
+  // No output may be the input or another output (src/util/outputSafety.ts).
+  checkOutputSafety([{ path: o.input, what: 'input' }], [{ path: o.output ?? '', what: 'output video' }, { path: o.csv ?? '', what: '--csv' },
+    { path: o.jsonl ?? '', what: '--jsonl' }, { path: o.summaryJson ?? '', what: '--summary-json' }]);
   const every = o.every ?? VIDEO_DEFAULTS.every;
   const alpha = o.smooth ?? VIDEO_DEFAULTS.smooth;
   const detectOpts: DetectOptions = { ...VIDEO_DEFAULTS.detect, ...Object.fromEntries(Object.entries(o.detect ?? {}).filter(([, v]) => v !== undefined)) };

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { FerError, isFerError } from '../util/errors';
+import { EXIT, FerError, isFerError } from '../util/errors';
+import { checkOutputSafety, locationKey } from '../util/outputSafety';
 import { Annotation, annotateRgb } from './annotate';
 import { LoadedImage, loadImage, saveRgb } from './image';
 import { Predictor, confidenceOf } from './predict';
@@ -14,15 +15,28 @@ function isWritableImagePath(p: string): boolean {
 }
 
 /**
- * Where each input's annotated image goes. `out` is a file when there is one input and `out` has an image
- * extension and is not an existing directory; otherwise a directory receiving <input name> (same format,
- * or .png), with -2, -3… on name clashes. Never an input file.
+ * Where each input's annotated image goes. `out` is a file when it has an image extension (then there must be
+ * exactly one input); a folder when it exists as one, ends with a slash or has no extension: it receives each
+ * input under its name (below the searched folder's subfolders when `relative` says so; same format, gif/avif →
+ * png), with -2, -3… on clashes. Any other extension, or an image name for several inputs, is a usage error
+ * (exit 2). No output may be an input (device and inode, src/util/outputSafety.ts).
  */
-export function planOutputs(files: string[], out: string): Map<string, string> {
+export function planOutputs(files: string[], out: string, relative: Map<string, string> = new Map()): Map<string, string> {
   const plan = new Map<string, string>();
-  const inputs = new Set(files.map((f) => path.resolve(f)));
-  const asDir = files.length > 1 || out.endsWith('/') || out.endsWith(path.sep) || !isWritableImagePath(out)
-    || (fs.existsSync(out) && fs.statSync(out).isDirectory());
+  let existing: fs.Stats | undefined;
+  try { existing = fs.statSync(out); } catch { /* absent */ }
+  const ext = path.extname(out.replace(/[/\\]+$/, ''));
+  const slash = out.endsWith('/') || out.endsWith(path.sep);
+  const asDir = existing ? existing.isDirectory() : slash || ext === '';
+  if (!asDir) {
+    if (!slash && ext !== '' && !isWritableImagePath(out)) {
+      throw new FerError(`--out ${out}: unknown image type ${ext}; use ${WRITABLE.join(', ')}, or a folder (end it with /)`, EXIT.USAGE);
+    }
+    if (existing && !existing.isFile()) throw new FerError(`--out ${out}: exists and is not a file or folder`);
+    if (files.length > 1) {
+      throw new FerError(`--out ${out} names one image, but there are ${files.length} inputs; give a folder instead (e.g. --out ${out.replace(/\.[^./]*$/, '')}/)`, EXIT.USAGE);
+    }
+  }
   const used = new Set<string>();
   for (const file of files) {
     let target: string;
@@ -30,14 +44,15 @@ export function planOutputs(files: string[], out: string): Map<string, string> {
       target = out;
     } else {
       const ext = isWritableImagePath(file) ? path.extname(file) : '.png';
-      const stem = path.basename(file, path.extname(file));
+      const rel = relative.get(file) ?? path.basename(file);
+      const stem = path.join(path.dirname(rel), path.basename(rel, path.extname(rel)));
       target = path.join(out, stem + ext);
-      for (let k = 2; used.has(path.resolve(target)); k++) target = path.join(out, `${stem}-${k}${ext}`);
+      for (let k = 2; used.has(locationKey(target)); k++) target = path.join(out, `${stem}-${k}${ext}`);
     }
-    if (inputs.has(path.resolve(target))) throw new FerError(`--out ${out}: would overwrite the input ${file}; choose another file or directory`);
-    used.add(path.resolve(target));
+    used.add(locationKey(target));
     plan.set(file, target);
   }
+  checkOutputSafety(files.map((f) => ({ path: f, what: 'input' })), [...plan.values()].map((t) => ({ path: t, what: '--out' })));
   return plan;
 }
 

@@ -78,20 +78,70 @@ export function globFiles(pattern: string): string[] {
   return [...new Set(out)];
 }
 
+export interface ExpandOptions {
+  /** Search folders given as inputs through their subfolders too (default true). */
+  recursive?: boolean;
+  /** Folders never searched (e.g. the --out folder, so a second run does not read the first one's output). */
+  exclude?: string[];
+}
+
+function dirId(p: string): string | undefined {
+  try {
+    const s = fs.statSync(p);
+    return s.isDirectory() ? `${s.dev}:${s.ino}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Images in `dir` (sorted by name, hidden names skipped), and in its subfolders when `recursive`. */
+function imagesIn(dir: string, rel: string, recursive: boolean, skip: Set<string>, out: { file: string; rel: string }[]): void {
+  for (const e of listDir(dir)) {
+    if (e.name.startsWith('.')) continue;
+    const p = path.join(dir, e.name);
+    if (isDirectory(p, e)) {
+      const id = dirId(p);
+      // `skip` also holds every folder already searched: a symlink loop is entered once.
+      if (!recursive || !id || skip.has(id)) continue;
+      skip.add(id);
+      imagesIn(p, path.join(rel, e.name), recursive, skip, out);
+    } else if (isImagePath(e.name)) {
+      out.push({ file: p, rel: path.join(rel, e.name) });
+    }
+  }
+}
+
 /**
  * Turn command-line inputs into image files: a file is taken as is (whatever its extension, so a wrong file
- * gets a clear decode error), a directory gives the images directly in it, anything with * ? [ is a glob
- * (for quoted patterns; a shell usually expands them first).
+ * gets a clear decode error), a directory gives the images in it and, unless `recursive` is false, in its
+ * subfolders; anything with * ? [ is a glob (for quoted patterns; a shell usually expands them first).
+ * `relative` gives, for files found in a folder, their path below that folder (to mirror it under --out).
  */
-export function expandInputs(inputs: string[]): ExpandedInputs {
+export function expandInputs(inputs: string[], opts: ExpandOptions = {}): ExpandedInputs & { relative: Map<string, string> } {
   const files: string[] = [];
+  const relative = new Map<string, string>();
   const problems: ExpandedInputs['problems'] = [];
+  const recursive = opts.recursive ?? true;
   for (const input of inputs) {
     if (fs.existsSync(input)) {
       if (isDirectory(input)) {
-        const images = listDir(input).filter((e) => !e.name.startsWith('.') && isImagePath(e.name) && !isDirectory(path.join(input, e.name), e));
-        if (images.length === 0) problems.push({ input, message: `${input}: no images in this directory (looked for ${IMAGE_EXTENSIONS.join(' ')})` });
-        files.push(...images.map((e) => path.join(input, e.name)));
+        const skip = new Set((opts.exclude ?? []).map(dirId).filter((x): x is string => x !== undefined));
+        const own = dirId(input);
+        const excluded = (opts.exclude ?? []).find((e) => own !== undefined && dirId(e) === own);
+        if (excluded !== undefined) {
+          problems.push({ input, message: `${input}: is the --out folder ${excluded}; its images would be overwritten: choose another --out` });
+          continue;
+        }
+        if (own) skip.add(own);
+        const found: { file: string; rel: string }[] = [];
+        imagesIn(input, '', recursive, skip, found);
+        if (found.length === 0) {
+          problems.push({ input, message: `${input}: no images in this directory${recursive ? ' or its subfolders' : ''} (looked for ${IMAGE_EXTENSIONS.join(' ')})` });
+        }
+        for (const f of found) {
+          files.push(f.file);
+          relative.set(f.file, f.rel);
+        }
       } else {
         files.push(input);
       }
@@ -103,5 +153,5 @@ export function expandInputs(inputs: string[]): ExpandedInputs {
       problems.push({ input, message: `${input}: no such file or directory` });
     }
   }
-  return { files, problems };
+  return { files, problems, relative };
 }

@@ -3,7 +3,7 @@ import { BackendInfo, initBackend } from '../backend';
 import { CLASS_NAMES, ClassName, IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
 import { argmax } from '../util/argmax';
 import { LoadedNet, ensembleScores, loadNets, predictScores } from '../models/classifier';
-import { DEFAULT_MODELS_DIR } from '../models/checkpoints';
+import { SHIPPED_MODELS_DIR } from '../models/checkpoints';
 import { DetectorEngine, createDetector, defaultFraming, isCnnEngine, nativeAvailable, resolveEngine } from './detector';
 import { AsyncFaceDetector, createWorkerDetector, inThread } from './detectWorker';
 import { Framing, cropFaces } from './faces';
@@ -112,7 +112,7 @@ export async function createPredictor(opts: PredictorOptions = {}): Promise<Pred
   let loaded: LoadedNet[];
   try {
     backend = await backendReady;
-    loaded = await loadNets(opts.modelsDir ?? DEFAULT_MODELS_DIR, opts.nets);
+    loaded = await loadNets(opts.modelsDir ?? SHIPPED_MODELS_DIR, opts.nets);
   } catch (e) {
     await release();
     throw e;
