@@ -14,7 +14,7 @@ import { createPredictor } from '../src/vision/predict';
  */
 
 const ASTRONAUT = path.join(FIXTURES, 'astronaut.png');
-const NO_FACE = path.join(FIXTURES, 'camera-no-face.png');
+const NO_FACE = path.join(FIXTURES, 'no-face.png');
 
 interface Reply {
   status: number;
@@ -89,7 +89,7 @@ describe('fer serve: the HTTP API (child process, tiny untrained models)', () =>
   });
 
   it('POST /v1/predict returns exactly `fer predict --json` (raw body, multipart with two files, detection flags in the query)', async () => {
-    const cli = runFer(['predict', 'astronaut.png', 'camera-no-face.png', '--models', models, '--json', '-q'], { cwd: FIXTURES });
+    const cli = runFer(['predict', 'astronaut.png', 'no-face.png', '--models', models, '--json', '-q'], { cwd: FIXTURES });
     expect(cli.status).toBe(0);
     const expected = JSON.parse(cli.stdout);
     expect(expected[0].faces).toHaveLength(1);
@@ -99,7 +99,7 @@ describe('fer serve: the HTTP API (child process, tiny untrained models)', () =>
     expect(raw.json).toEqual([expected[0]]);
 
     const multi = await call(`${base}/v1/predict`, {
-      method: 'POST', body: form([['a', 'astronaut.png', fs.readFileSync(ASTRONAUT)], ['b', 'camera-no-face.png', fs.readFileSync(NO_FACE)]]),
+      method: 'POST', body: form([['a', 'astronaut.png', fs.readFileSync(ASTRONAUT)], ['b', 'no-face.png', fs.readFileSync(NO_FACE)]]),
     });
     expect(multi.status).toBe(200);
     expect(multi.json).toEqual(expected);
@@ -121,10 +121,10 @@ describe('fer serve: the HTTP API (child process, tiny untrained models)', () =>
     expect(r.json.cosine).toBe(1);
 
     const miss = await call(`${base}/v1/compare`, {
-      method: 'POST', body: form([['a', 'astronaut.png', fs.readFileSync(ASTRONAUT)], ['b', 'camera-no-face.png', fs.readFileSync(NO_FACE)]]),
+      method: 'POST', body: form([['a', 'astronaut.png', fs.readFileSync(ASTRONAUT)], ['b', 'no-face.png', fs.readFileSync(NO_FACE)]]),
     });
     expect(miss.status).toBe(422);
-    expect(miss.json.error).toEqual({ code: 'no_face', message: 'no face found in camera-no-face.png' });
+    expect(miss.json.error).toEqual({ code: 'no_face', message: 'no face found in no-face.png' });
   });
 
   it('limits and bad input give one-line 4xx JSON errors: type, truncated, oversize, pixels, query flags, routes', async () => {

@@ -1,6 +1,5 @@
 import sharp from 'sharp';
 import { FileResult } from '../vision/batch';
-import { DEFAULT_MARGIN, cropFaces } from '../vision/faces';
 import { LoadedImage, decodeImage } from '../vision/image';
 import { Predictor, scoresRecord, topClass } from '../vision/predict';
 import { DetectOptions, FacePrediction } from '../vision/types';
@@ -9,8 +8,6 @@ import { MicroBatcher, MicroBatcherOptions } from './batcher';
 
 export interface ImageAnalyzerOptions {
   predictor: Predictor;
-  /** Crop margin the predictor was made with (default DEFAULT_MARGIN). */
-  margin?: number;
   /** Largest image accepted, in pixels (default 40 M). */
   maxPixels?: number;
   batch?: MicroBatcherOptions;
@@ -25,10 +22,8 @@ export interface ImageAnalyzerOptions {
 export class ImageAnalyzer {
   readonly batcher: MicroBatcher;
   readonly maxPixels: number;
-  private readonly margin: number;
 
   constructor(readonly o: ImageAnalyzerOptions) {
-    this.margin = o.margin ?? DEFAULT_MARGIN;
     this.maxPixels = o.maxPixels ?? 40_000_000;
     this.batcher = new MicroBatcher((faces, n) => o.predictor.classify(faces, n), o.batch);
   }
@@ -60,7 +55,8 @@ export class ImageAnalyzer {
   async analyze(img: LoadedImage, name: string, detect?: DetectOptions): Promise<FileResult> {
     const t0 = performance.now();
     const boxes = await this.o.predictor.detectAsync(img.gray, img.width, img.height, detect);
-    const crops = cropFaces(img.gray, img.width, img.height, boxes, this.margin);
+    // The predictor's own framing (margin, centre shift, eye-line alignment), as `fer predict` crops.
+    const crops = this.o.predictor.cropBoxes(img.gray, img.width, img.height, boxes);
     const scores = await this.batcher.run(crops, boxes.length);
     const faces: FacePrediction[] = boxes.map((box, i) => ({ box, label: topClass(scores, i).label, scores: scoresRecord(scores, i) }));
     return { file: name, width: img.width, height: img.height, faces, ms: performance.now() - t0 };

@@ -11,7 +11,6 @@ import { CLASS_NAMES } from '../data/classes';
 import { compareExpressions, pickComparedFaces } from '../vision/compare';
 import { comparisonJson, fileResultJson } from '../vision/json';
 import { Predictor, PredictorOptions, createPredictor } from '../vision/predict';
-import { DEFAULT_MARGIN } from '../vision/faces';
 import { DetectOptions } from '../vision/types';
 import { findFfprobe, probeVideo, resolveSource } from '../video/ffmpeg';
 import { HttpError, errorBody, isHttpError } from './errors';
@@ -263,7 +262,7 @@ export async function createServer(o: ServeOptions = {}): Promise<FerServer> {
     }
   }, () => inflight);
   const analyzer = new ImageAnalyzer({
-    predictor, margin: popts.margin ?? DEFAULT_MARGIN, maxPixels: o.maxPixels ?? SERVE_DEFAULTS.maxPixels,
+    predictor, maxPixels: o.maxPixels ?? SERVE_DEFAULTS.maxPixels,
     batch: { waitMs: o.batchWaitMs ?? SERVE_DEFAULTS.batchWaitMs, maxFaces: o.maxBatchFaces ?? SERVE_DEFAULTS.maxBatchFaces, onBatch: (_r, faces) => metrics.batches.observe(faces) },
   });
 
