@@ -163,7 +163,7 @@ export function register(program: Command): void {
     .option('--confusion', 'print confusion matrices and write them to --out as CSV, JSON, PNG and SVG (default: off)')
     .addOption(new Option('--tta [mode]', 'test-time augmentation, averaging the scores of several views of each face: flip (the face and its mirror; '
       + 'what a bare --tta means), 5crop (centre + 4 corner crops), 10crop (5crop ± mirror). Crops apply to nets trained with --crop; '
-      + 'a 48-px net gets 1 view for 5crop and the flip pair for 10crop (default: none)').argParser(parseTtaFlag))
+      + 'a 48-px net gets 1 view for 5crop and the flip pair for 10crop (default: none)').preset('flip').argParser(parseTtaFlag))
     .addOption(new Option('--fit-weights', 'fit ensemble weights on the val split (minimum log loss) instead of a plain mean (default: off)').conflicts('weights'))
     .option('--weights <list>', 'ensemble weights, one per net in --net order, e.g. 1,1,2 (default: equal)', weightList)
     .option('--json', 'print one JSON document on stdout instead of tables (default: off)')
