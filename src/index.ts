@@ -34,3 +34,5 @@ export { processVideo, summaryJson, VIDEO_DEFAULTS, ProcessVideoOptions, VideoRe
 export { setFastWasmKernels, BACKEND_NAMES, BackendOptions } from './backend';
 export { foldForInference } from './models/fold';
 export { quantizeModelDirFloat16, float32ToFloat16Bits } from './models/quantize';
+export { TTA_MODES, TtaMode, cropOffsets, modelInputSize, predictViews } from './models/crops';
+export { Sgd, Ema, scheduledLr, SCHEDULES, ScheduleName, RECIPE_DEFAULTS, CropAugment } from './train';
