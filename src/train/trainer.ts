@@ -353,6 +353,9 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
       lrChangedBy = 'set-lr';
     }
     log(`${title}: resuming after epoch ${epoch}${partial ? ` (+${partial.batch} batches of epoch ${epoch + 1})` : ''}, LR ${fmtLr(lr)}`);
+    if (recipe.schedule === 'cosine' && epochs > scheduleSpec.epochs) {
+      log(`${title}: the cosine schedule was planned for ${scheduleSpec.epochs} epochs; epochs after that train at the minimum LR ${fmtLr(scheduleSpec.minLr)}`);
+    }
   }
 
   const classWeights = settings.classWeights ? balancedClassWeights(train.labels) : null;
