@@ -239,6 +239,9 @@ describe('trainNet with the new recipe', () => {
     expect(lrs[5]).toBeLessThan(1e-4);
     for (let i = 1; i < 6; i++) expect(lrs[i]).toBeLessThan(lrs[i - 1]);
     expect(r.history.every((h) => typeof h.rawValAcc === 'number')).toBe(true);
+    const csv = fs.readFileSync(path.join(out, 'net2', 'history.csv'), 'utf8').split('\n');
+    expect(csv[0]).toBe('epoch,loss,acc,val_loss,val_acc,lr,seconds,imgPerSec,peakRssMB,lrChangedBy,rawValAcc');
+    expect(Number(csv[1].split(',')[10])).toBe(r.history[0].rawValAcc);
     const info = JSON.parse(fs.readFileSync(path.join(r.dirs.best, TRAIN_INFO), 'utf8'));
     expect(info.weights).toBe('ema');
     expect(info.settings).toMatchObject({ crop: 40, optimizer: 'sgd', schedule: 'cosine', ema: 0.9, plannedEpochs: 6, weightDecay: 5e-4 });
