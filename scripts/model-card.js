@@ -76,10 +76,25 @@ for (const net of nets) {
   const stepped = listChanges('set-lr');
   w(`### net ${net}`);
   w();
-  w(`Adam${st.weightDecay ? `W (decoupled weight decay ${st.weightDecay})` : ''}, LR ${st.lr}, batch ${st.batchSize}, seed ${st.seed}; augmentation: ` +
-    (st.augment ? `flip, shift ±${st.augment.shift * 100}%, rotation ±${st.augment.rotation}°, zoom ±${st.augment.zoom * 100}%` : 'none') +
-    `; BatchNorm statistics re-estimated on ${st.bnRecalibrate} clean training faces after each epoch; ReduceLROnPlateau on ${st.plateau.monitor} ` +
-    `(factor ${st.plateau.factor}, patience ${st.plateau.patience}, min LR ${st.plateau.minLr}): ${fired ? `fired at ${fired}` : 'did not fire'}` +
+  // Settings written before the issue-15 recipe fields existed describe the original recipe (src/train/state.ts).
+  const optimizer = st.optimizer === 'sgd'
+    ? `SGD with Nesterov momentum ${st.momentum ?? 0.9} (L2 weight decay ${st.weightDecay} on kernels)`
+    : `Adam${st.weightDecay ? `W (decoupled weight decay ${st.weightDecay})` : ''}`;
+  const crop = st.crop && st.crop !== 48 ? `; random ${st.crop}×${st.crop} crops in training, the centre crop at evaluation` : '';
+  const warp = st.warpProb !== undefined && st.warpProb < 1 ? ` (warp on ${st.warpProb * 100}% of the faces, the rest only flipped)` : '';
+  const erase = st.erase ? `; random erasing on ${st.erase * 100}% of the faces` : '';
+  const smoothing = st.labelSmoothing ? `; label smoothing ${st.labelSmoothing}` : '';
+  const dropout = (st.convDropout !== undefined && st.convDropout !== 1 ? `; conv-block dropout ×${st.convDropout}` : '')
+    + (st.headDropout !== undefined ? `; head dropout ${st.headDropout}` : '');
+  const ema = st.ema ? `; EMA of the weights (decay ${st.ema}), the average validated and shipped` : '';
+  const warmup = st.warmup ? `linear warm-up over ${st.warmup} epoch${st.warmup === 1 ? '' : 's'}, then ` : '';
+  const schedule = st.schedule === 'cosine'
+    ? `${warmup}cosine decay to ${st.plateau.minLr} planned to end at epoch ${st.plannedEpochs}`
+    : `${warmup}ReduceLROnPlateau on ${st.plateau.monitor} (factor ${st.plateau.factor}, patience ${st.plateau.patience}, min LR ${st.plateau.minLr}): ${fired ? `fired at ${fired}` : 'did not fire'}`;
+  w(`${optimizer}, LR ${st.lr}, batch ${st.batchSize}, seed ${st.seed}; augmentation: ` +
+    (st.augment ? `flip, shift ±${st.augment.shift * 100}%, rotation ±${st.augment.rotation}°, zoom ±${st.augment.zoom * 100}%${warp}` : 'none') +
+    `${crop}${erase}${smoothing}${dropout}${ema}` +
+    `; BatchNorm statistics re-estimated on ${st.bnRecalibrate} clean training faces after each epoch; ${schedule}` +
     `${stepped ? `; LR stepped by hand (\`fer train --resume --set-lr\`) at ${stepped}` : ''}. ` +
     `Weights shipped as float16 (\`net${net}/best\`); curves: [curves.png](net${net}/curves.png), history: [history.csv](net${net}/history.csv).`);
   w();

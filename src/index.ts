@@ -41,3 +41,5 @@ export { quantizeModelDirFloat16, float32ToFloat16Bits } from './models/quantize
 export { faceJson, fileResultJson, comparisonJson } from './vision/json';
 export { pickComparedFaces, ComparedSide } from './vision/compare';
 export * from './serve';
+export { TTA_MODES, TtaMode, cropOffsets, modelInputSize, predictViews } from './models/crops';
+export { Sgd, Ema, scheduledLr, SCHEDULES, ScheduleName, RECIPE_DEFAULTS, CropAugment } from './train';

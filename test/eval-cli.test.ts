@@ -34,7 +34,7 @@ describe('fer eval (CLI)', () => {
     expect(r.stderr).toContain('evaluating net1, net2 on val (14 images, flip TTA');
     expect(r.status).toBe(0);
     const doc = JSON.parse(r.stdout);
-    expect(Object.keys(doc)).toEqual(['split', 'source', 'images', 'classes', 'tta', 'backend', 'batchSize', 'weightsFittedOn', 'models', 'files']);
+    expect(Object.keys(doc)).toEqual(['split', 'source', 'images', 'classes', 'tta', 'ttaMode', 'backend', 'batchSize', 'weightsFittedOn', 'models', 'files']);
     expect(doc).toMatchObject({ split: 'val', source: { kind: 'data', path: prep }, images: 14, classes: [...CLASS_NAMES], tta: true, batchSize: 4, weightsFittedOn: null });
     expect(doc.models.map((m: { name: string }) => m.name)).toEqual(['net1', 'net2', 'ensemble']);
     const [net1, , ensemble] = doc.models;

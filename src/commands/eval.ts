@@ -16,6 +16,7 @@ import { EXIT, FerError } from '../util/errors';
 import { checkOutputDir } from '../util/outputSafety';
 import { color, info, warn } from '../util/log';
 import { createProgress } from '../util/progress';
+import { TtaMode, parseTtaFlag } from '../models/crops';
 
 export const DEFAULT_REPORTS_DIR = 'reports';
 
@@ -27,7 +28,7 @@ interface EvalFlags {
   models: string;
   net?: number[];
   confusion?: boolean;
-  tta?: boolean;
+  tta?: TtaMode;
   fitWeights?: boolean;
   weights?: number[];
   json?: boolean;
@@ -99,7 +100,7 @@ async function evaluateLoaded(flags: EvalFlags, nets: LoadedNet[], backendName: 
   // Fitting on val when evaluating val reuses its scores: no second pass.
   const extraVal = fitting && val && val !== evalSplit ? val : undefined;
   const note = flags.quiet ? (): void => undefined : info;
-  note(`evaluating ${nets.map((n) => `net${n.net}`).join(', ')} on ${split} (${evalSplit.count} images${flags.tta ? ', flip TTA' : ''}, ${backendDescription})`);
+  note(`evaluating ${nets.map((n) => `net${n.net}`).join(', ')} on ${split} (${evalSplit.count} images${flags.tta && flags.tta !== 'none' ? `, ${flags.tta} TTA` : ''}, ${backendDescription})`);
 
   const total = nets.length * (evalSplit.count + (extraVal?.count ?? 0));
   const bar = createProgress(total, 'eval  {bar} {percentage}% | {value}/{total} images | {stage} | ETA {eta_formatted}', { quiet: flags.quiet, payload: { stage: split } });
@@ -132,7 +133,7 @@ async function finish(flags: EvalFlags, source: EvalReport['source'], evalSplit:
   const withFiles = models.map((m) => ({ ...m, files: [] as string[] }));
   if (flags.confusion) {
     for (const m of withFiles) {
-      const title = `${m.name} on ${split}: accuracy ${(m.metrics.accuracy * 100).toFixed(1)}%${flags.tta ? ' (TTA)' : ''}`;
+      const title = `${m.name} on ${split}: accuracy ${(m.metrics.accuracy * 100).toFixed(1)}%${flags.tta && flags.tta !== 'none' ? ` (${flags.tta} TTA)` : ''}`;
       m.files = await writeConfusionFiles(flags.out, m.name, split, m.metrics.confusion, title);
     }
   }
@@ -141,7 +142,8 @@ async function finish(flags: EvalFlags, source: EvalReport['source'], evalSplit:
     source,
     images: evalSplit.count,
     classes: [...CLASS_NAMES],
-    tta: Boolean(flags.tta),
+    tta: Boolean(flags.tta && flags.tta !== 'none'),
+    ttaMode: flags.tta ?? 'none',
     backend,
     batchSize: flags.batchSize,
     weightsFittedOn: fittedOn,
@@ -173,7 +175,9 @@ export function register(program: Command): void {
     .addOption(new Option('--models <dir>', 'checkpoints directory from `fer train` (net<k>/best/)').default(SHIPPED_MODELS_DIR, `the models shipped with fer, ${SHIPPED_MODELS_DIR}`))
     .option('--net <list>', 'nets to evaluate: 1, 2, 3, a list like 1,3, or all (default: every net found in --models)', (v: string) => parseNetList(v) as number[])
     .option('--confusion', 'print confusion matrices and write them to --out as CSV, JSON, PNG and SVG (default: off)')
-    .option('--tta', 'test-time augmentation: average each image with its horizontal mirror (default: off)')
+    .addOption(new Option('--tta [mode]', 'test-time augmentation, averaging the scores of several views of each face: flip (the face and its mirror; '
+      + 'what a bare --tta means), 5crop (centre + 4 corner crops), 10crop (5crop ± mirror). Crops apply to nets trained with --crop; '
+      + 'a 48-px net gets 1 view for 5crop and the flip pair for 10crop (default: none)').preset('flip').argParser(parseTtaFlag))
     .addOption(new Option('--fit-weights', 'fit ensemble weights on the val split (minimum log loss) instead of a plain mean (default: off)').conflicts('weights'))
     .option('--weights <list>', 'ensemble weights, one per net in --net order, e.g. 1,1,2 (default: equal)', weightList)
     .option('--json', 'print one JSON document on stdout instead of tables (default: off)')
@@ -186,6 +190,7 @@ export function register(program: Command): void {
     'fer eval --split val',
     'fer eval --split val --confusion --out reports/',
     'fer eval --split val --net 1,2 --tta --json > eval.json',
+    'fer eval --split val --net 3 --tta 10crop   # net trained with --crop 44: 10 crops ± mirror',
     'fer eval --csv data/fer2013.csv.gz --split val --models checkpoints/',
     'fer eval --split test --fit-weights --confusion',
   ]);

@@ -8,6 +8,9 @@ import { DEFAULT_PREPARED_DIR } from '../data/dataset';
 import { TRAIN_DEFAULTS, TrainResult, trainNet } from '../train/trainer';
 import { DEFAULT_PLATEAU, MONITORS, MonitorName } from '../train/plateau';
 import { EXIT, FerError } from '../util/errors';
+import { OPTIMIZERS, OptimizerName, RECIPE_DEFAULTS } from '../train/state';
+import { SCHEDULES, ScheduleName } from '../train/schedule';
+import { IMAGE_SIZE } from '../data/classes';
 import { colorErr, info, warn } from '../util/log';
 
 interface TrainFlags {
@@ -21,7 +24,18 @@ interface TrainFlags {
   seed: number;
   augment: boolean;
   classWeights: boolean;
-  weightDecay: number;
+  weightDecay?: number;
+  optimizer: OptimizerName;
+  momentum: number;
+  schedule: ScheduleName;
+  warmup: number;
+  labelSmoothing: number;
+  crop: number;
+  warpProb: number;
+  erase: number;
+  convDropout: number;
+  headDropout?: number;
+  ema: number;
   width: number;
   bnRecalibrate: number;
   backend: string;
@@ -39,11 +53,18 @@ interface TrainFlags {
 }
 
 /** Flags whose values a run keeps for its whole life (stored in last/train-state.json). */
-const SAVED_SETTINGS = ['batchSize', 'lr', 'seed', 'augment', 'classWeights', 'weightDecay', 'width'];
+const SAVED_SETTINGS = ['batchSize', 'lr', 'seed', 'augment', 'classWeights', 'weightDecay', 'width', 'optimizer', 'momentum', 'schedule',
+  'warmup', 'labelSmoothing', 'crop', 'warpProb', 'erase', 'convDropout', 'headDropout', 'ema'];
 
 /** ReduceLROnPlateau flags: on --resume, those given change the schedule from then on. */
 const PLATEAU_FLAGS = { plateauMonitor: 'monitor', plateauFactor: 'factor', plateauPatience: 'patience', plateauCooldown: 'cooldown',
   plateauMinDelta: 'minDelta', minLr: 'minLr' } as const;
+
+function emaFlag(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || !(n === 0 || (n >= 0.5 && n < 1))) throw new FerError(`--ema ${v}: expected 0 (off) or a decay in [0.5, 1), e.g. 0.999`, EXIT.USAGE);
+  return n;
+}
 
 function monitorFlag(v: string): MonitorName {
   if (!(MONITORS as readonly string[]).includes(v)) throw new FerError(`--plateau-monitor ${v}: choose one of ${MONITORS.join(', ')}`, EXIT.USAGE);
@@ -55,7 +76,8 @@ export function register(program: Command): void {
   const p = DEFAULT_PLATEAU;
   const cmd = program
     .command('train')
-    .description('Train the CNNs on a prepared dataset (fer prepare): Adam with ReduceLROnPlateau, on-the-fly augmentation, '
+    .description('Train the CNNs on a prepared dataset (fer prepare): AdamW or SGD, ReduceLROnPlateau or warm-up + cosine, on-the-fly augmentation '
+      + '(random crops, warp, erasing), label smoothing, weight EMA, '
       + '`best` and `last` checkpoints in <out>/net<k>/, history (JSON, CSV) and curves (SVG, PNG). '
       + 'Ctrl-C saves `last` and exits 130; --resume continues exactly where it stopped. A run locks <out>/net<k> (a second one '
       + 'exits 1 naming its pid); after a crash the next run restores the newest complete checkpoint.')
@@ -69,7 +91,24 @@ export function register(program: Command): void {
     .option('--augment', 'random flip, shift ±10%, rotation ±10°, zoom ±10%, on the fly', d.augment)
     .option('--no-augment', 'train on the images as they are')
     .option('--class-weights', 'weight the loss by inverse class frequency (helps rare classes such as Disgust)', d.classWeights)
-    .addOption(new Option('--weight-decay <x>', 'decoupled weight decay (AdamW) on conv/dense kernels; 0 = plain Adam').default(d.weightDecay).argParser(numFlag('--weight-decay', 0, 1)))
+    .addOption(new Option('--weight-decay <x>', `weight decay on conv/dense kernels only: decoupled (AdamW, default ${d.weightDecay}; 0 = plain Adam) `
+      + `or L2 (SGD, default ${d.sgdWeightDecay})`).argParser(numFlag('--weight-decay', 0, 1)))
+    .addOption(new Option('--optimizer <name>', 'adamw, or sgd (Nesterov momentum)').choices([...OPTIMIZERS]).default(RECIPE_DEFAULTS.optimizer))
+    .addOption(new Option('--momentum <x>', 'SGD momentum').default(RECIPE_DEFAULTS.momentum).argParser(numFlag('--momentum', 0, 0.999)))
+    .addOption(new Option('--schedule <name>', 'LR schedule: plateau (ReduceLROnPlateau, see --plateau-*) or cosine (from --lr down to --min-lr '
+      + 'at the last of --epochs, planned when the run starts)').choices([...SCHEDULES]).default(RECIPE_DEFAULTS.schedule))
+    .addOption(new Option('--warmup <epochs>', 'linear LR warm-up over this many epochs (fractions allowed)').default(RECIPE_DEFAULTS.warmup).argParser(numFlag('--warmup', 0, 1000)))
+    .addOption(new Option('--label-smoothing <e>', 'train towards (1 − e)·one-hot + e/7').default(RECIPE_DEFAULTS.labelSmoothing).argParser(numFlag('--label-smoothing', 0, 0.5)))
+    .addOption(new Option('--crop <px>', `train on random px×px crops of the ${IMAGE_SIZE}-px faces; the net takes px-size input and is evaluated `
+      + `on the centre crop (fer eval --tta 5crop/10crop: multi-crop)`).default(RECIPE_DEFAULTS.crop).argParser(intFlag('--crop', 8, IMAGE_SIZE)))
+    .addOption(new Option('--warp-prob <p>', 'probability of the shift/rotation/zoom warp per face (the rest are only flipped and cropped)')
+      .default(RECIPE_DEFAULTS.warpProb).argParser(numFlag('--warp-prob', 0, 1)))
+    .addOption(new Option('--erase <p>', 'probability of random erasing per face (a 2–25% rectangle filled with noise)').default(RECIPE_DEFAULTS.erase).argParser(numFlag('--erase', 0, 1)))
+    .addOption(new Option('--conv-dropout <m>', 'multiply the conv blocks\' dropout rates by m (0 = none: dropout only in the head)').default(RECIPE_DEFAULTS.convDropout)
+      .argParser(numFlag('--conv-dropout', 0, 2)))
+    .addOption(new Option('--head-dropout <r>', 'dropout rate of the dense head (default: the net\'s own)').argParser(numFlag('--head-dropout', 0, 0.95)))
+    .addOption(new Option('--ema <decay>', 'keep an exponential moving average of the weights (e.g. 0.999); it is validated (after BatchNorm '
+      + 're-estimation) and saved as best; 0 = off').default(RECIPE_DEFAULTS.ema).argParser(emaFlag))
     .addOption(widthOption())
     .addOption(new Option('--bn-recalibrate <n>', 'after each epoch re-estimate BatchNorm statistics on n un-augmented training faces (0 = off)')
       .default(d.bnRecalibrate).argParser(intFlag('--bn-recalibrate', 0)))
@@ -93,6 +132,9 @@ export function register(program: Command): void {
       }
       const nets = parseNetList(opts.net);
       const fromCli = (key: string): boolean => command.getOptionValueSource(key) === 'cli';
+      if (!opts.resume && opts.ema > 0 && opts.bnRecalibrate === 0) {
+        throw new FerError('--ema needs --bn-recalibrate > 0: averaged weights need their own BatchNorm statistics', EXIT.USAGE);
+      }
       if (opts.setLr !== undefined && !opts.resume) throw new FerError('--set-lr changes the LR of a run being resumed: use it with --resume (or use --lr)', EXIT.USAGE);
       const plateauChanges = Object.fromEntries(Object.entries(PLATEAU_FLAGS).filter(([flag]) => fromCli(flag))
         .map(([flag, key]) => [key, opts[flag as keyof typeof PLATEAU_FLAGS]]));
@@ -113,6 +155,8 @@ export function register(program: Command): void {
           const r = await trainNet({
             net, data: opts.data, out: opts.out, epochs: opts.epochs, batchSize: opts.batchSize, lr: opts.lr, seed: opts.seed,
             augment: opts.augment, classWeights: opts.classWeights, weightDecay: opts.weightDecay, width: opts.width, resume: opts.resume,
+            optimizer: opts.optimizer, momentum: opts.momentum, schedule: opts.schedule, warmup: opts.warmup, labelSmoothing: opts.labelSmoothing,
+            crop: opts.crop, warpProb: opts.warpProb, erase: opts.erase, convDropout: opts.convDropout, headDropout: opts.headDropout, ema: opts.ema,
             bnRecalibrate: opts.resume && !fromCli('bnRecalibrate') ? undefined : opts.bnRecalibrate,
             // On resume the saved --early-stop holds unless given again.
             earlyStop: opts.resume && !fromCli('earlyStop') ? undefined : opts.earlyStop,
@@ -141,5 +185,7 @@ export function register(program: Command): void {
     'fer train --net 1 --resume --epochs 40 --set-lr 0.0002 --plateau-patience 2   # step the LR down by hand',
     'fer train --net 2 --plateau-monitor val_acc --plateau-patience 2 --early-stop 6',
     'fer train --summary --net 3',
+    'fer train --net 3 --epochs 120 --crop 44 --warp-prob 0.5 --schedule cosine --warmup 2 --label-smoothing 0.1 --ema 0.999 --out runs/c',
+    'fer train --net 3 --optimizer sgd --lr 0.01 --schedule cosine --epochs 60 --crop 44',
   ]);
 }

@@ -3,6 +3,7 @@ import { performance } from 'perf_hooks';
 import { IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
 import { Split } from '../data/dataset';
 import { LoadedNet, ensembleScores, predictScores } from '../models/classifier';
+import { TtaMode } from '../models/crops';
 import { FerError } from '../util/errors';
 import { Metrics, classificationMetrics } from './metrics';
 import { yieldToEventLoop } from '../util/yield';
@@ -10,8 +11,8 @@ import { yieldToEventLoop } from '../util/yield';
 export const DEFAULT_EVAL_BATCH = 256;
 
 export interface ScoreOptions {
-  /** Average each image's scores with those of its mirror image. */
-  tta?: boolean;
+  /** Test-time augmentation: true/'flip' = with the mirror image; '5crop'/'10crop' = multi-crop (± mirror). */
+  tta?: boolean | TtaMode;
   batchSize?: number;
   /** Called after each batch with the number of images scored by this call so far. */
   onBatch?: (done: number) => void;

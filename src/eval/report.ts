@@ -13,6 +13,8 @@ export interface EvalReport {
   images: number;
   classes: string[];
   tta: boolean;
+  /** Which TTA: none, flip, 5crop, 10crop. */
+  ttaMode: string;
   backend: string;
   batchSize: number;
   /** Split the ensemble weights were fitted on (`--fit-weights`), else null. */

@@ -5,6 +5,7 @@ import { facesToTensor } from '../preprocess/normalize';
 import { loadModelDir } from './io';
 import { bestModelDir, findTrainedNets } from './checkpoints';
 import { foldForInference } from './fold';
+import { TtaMode, predictViews, ttaMode } from './crops';
 
 export interface LoadedNet {
   net: number;
@@ -42,10 +43,12 @@ export async function loadNets(modelsDir: string, nets?: number[], opts: { fold?
 }
 
 /**
- * Softmax scores (n × 7, row-major) of one model for `count` uint8 48×48 faces, in batches. With `tta` the
- * scores are averaged with those of the horizontally flipped faces.
+ * Softmax scores (n × 7, row-major) of one model for `count` uint8 48×48 faces, in batches. A net trained on
+ * crops (input smaller than 48) sees the centre crop. With `tta` the scores are averaged over views of each face:
+ * true or 'flip' = the face and its mirror; '5crop' / '10crop' = corner and centre crops (± mirror), see crops.ts.
  */
-export function predictScores(model: tf.LayersModel, faces: Uint8Array, count: number, opts: { tta?: boolean; batchSize?: number } = {}): Float32Array {
+export function predictScores(model: tf.LayersModel, faces: Uint8Array, count: number, opts: { tta?: boolean | TtaMode; batchSize?: number } = {}): Float32Array {
+  const mode = ttaMode(opts.tta);
   const batchSize = opts.batchSize ?? 256;
   const out = new Float32Array(count * NUM_CLASSES);
   const px = IMAGE_SIZE * IMAGE_SIZE;
@@ -53,9 +56,7 @@ export function predictScores(model: tf.LayersModel, faces: Uint8Array, count: n
     const n = Math.min(batchSize, count - start);
     const scores = tf.tidy(() => {
       const x = facesToTensor(faces.subarray(start * px, (start + n) * px), n);
-      let p = model.predict(x) as tf.Tensor;
-      if (opts.tta) p = p.add(model.predict(tf.reverse(x, 2)) as tf.Tensor).div(2);
-      return p;
+      return predictViews(model, x, mode);
     });
     out.set(scores.dataSync() as Float32Array, start * NUM_CLASSES);
     scores.dispose();

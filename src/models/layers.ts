@@ -10,6 +10,12 @@ export interface NetOptions {
    * tiny nets of the same shape for tests and quick trials.
    */
   width?: number;
+  /** Side of the square input (default 48, the face); smaller for nets trained on random crops (`--crop`). */
+  inputSize?: number;
+  /** Multiplier on the rate of every dropout before the flatten (the conv blocks'); 0 removes them. Default 1. */
+  convDropout?: number;
+  /** Rate of every dropout after the flatten (the head's), replacing the net's own; 0 removes them. Default: the net's. */
+  headDropout?: number;
 }
 
 /**
@@ -20,6 +26,10 @@ export class NetBuilder {
   readonly layers: tf.layers.Layer[] = [];
   private readonly seed: number;
   private readonly width: number;
+  private readonly inputSize: number;
+  private readonly convDropout: number;
+  private readonly headDropout: number | undefined;
+  private inHead = false;
   private seedCounter = 0;
   private readonly counts = new Map<string, number>();
 
@@ -27,6 +37,9 @@ export class NetBuilder {
     this.seed = opts.seed ?? 1;
     this.width = opts.width ?? 1;
     if (!(this.width > 0)) throw new RangeError(`width must be > 0, got ${this.width}`);
+    this.inputSize = opts.inputSize ?? IMAGE_SIZE;
+    this.convDropout = opts.convDropout ?? 1;
+    this.headDropout = opts.headDropout;
   }
 
   /** Channels after the width multiplier (at least 2, so tiny nets still have a shape). */
@@ -47,7 +60,7 @@ export class NetBuilder {
   }
 
   private inputShape(): { inputShape?: number[] } {
-    return this.layers.length === 0 ? { inputShape: [IMAGE_SIZE, IMAGE_SIZE, 1] } : {};
+    return this.layers.length === 0 ? { inputShape: [this.inputSize, this.inputSize, 1] } : {};
   }
 
   private add(layer: tf.layers.Layer): this {
@@ -75,16 +88,20 @@ export class NetBuilder {
   }
 
   globalAvgPool(): this {
+    this.inHead = true;
     return this.add(tf.layers.globalAveragePooling2d({ name: this.name('gap') }));
   }
 
   flatten(): this {
+    this.inHead = true;
     return this.add(tf.layers.flatten({ name: this.name('flatten') }));
   }
 
   dropout(rate: number): this {
+    const r = this.inHead ? this.headDropout ?? rate : rate * this.convDropout;
+    if (!(r > 0)) return this;
     // No seed here: a fixed tfjs dropout seed repeats the same mask every batch. src/train seeds it per batch.
-    return this.add(tf.layers.dropout({ name: this.name('drop'), rate }));
+    return this.add(tf.layers.dropout({ name: this.name('drop'), rate: Math.min(r, 0.95) }));
   }
 
   /** Dense with ReLU; with `bn`, Dense (no bias) → BatchNorm → ReLU. */

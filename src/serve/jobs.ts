@@ -7,6 +7,7 @@ import { FerError } from '../util/errors';
 import { DetectorEngine } from '../vision/detector';
 import { Predictor } from '../vision/predict';
 import { DetectOptions } from '../vision/types';
+import { TtaMode } from '../models/crops';
 import { processVideo, summaryJson } from '../video/process';
 import { HttpError } from './errors';
 
@@ -44,7 +45,7 @@ export interface VideoJobData {
 export interface JobModelOptions {
   modelsDir?: string;
   nets?: number[];
-  tta?: boolean;
+  tta?: boolean | TtaMode;
   backend?: string;
   detector?: DetectorEngine;
   margin?: number;

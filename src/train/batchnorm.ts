@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { IMAGE_SIZE } from '../data/classes';
 import { facesToTensor } from '../preprocess/normalize';
+import { centreCrop, modelInputSize } from '../models/crops';
 
 /**
  * "Precise BatchNorm" (as in Detectron/pycls): re-estimate every BatchNorm layer's moving mean and variance
@@ -37,7 +38,8 @@ export function recalibrateBatchNorm(model: tf.LayersModel, images: Uint8Array, 
       // moving ← m·moving + (1 − m)·batch with m = k/(k+1) keeps the running mean of all batches so far.
       for (const b of bns) b.momentum = k / (k + 1);
       tf.tidy(() => {
-        model.apply(facesToTensor(buf, bs), { training: true });
+        // A net trained on crops sees the centre crop, as evaluation and prediction give it.
+        model.apply(centreCrop(facesToTensor(buf, bs), modelInputSize(model)), { training: true });
       });
     }
   } finally {

@@ -10,8 +10,10 @@ export const HISTORY_FILES = { json: 'history.json', csv: 'history.csv', svg: 'c
 const CSV_COLUMNS: (keyof EpochRecord)[] = ['epoch', 'loss', 'acc', 'val_loss', 'val_acc', 'lr', 'seconds', 'imgPerSec', 'peakRssMB', 'lrChangedBy'];
 
 export function historyCsv(history: EpochRecord[]): string {
-  const rows = history.map((r) => CSV_COLUMNS.map((k) => String(r[k] ?? '')).join(','));
-  return [CSV_COLUMNS.join(','), ...rows].join('\n') + '\n';
+  // With --ema, the trained weights' val accuracy too (val_acc is the average's); other runs keep the old columns.
+  const cols: (keyof EpochRecord)[] = history.some((r) => r.rawValAcc !== undefined) ? [...CSV_COLUMNS, 'rawValAcc'] : CSV_COLUMNS;
+  const rows = history.map((r) => cols.map((k) => String(r[k] ?? '')).join(','));
+  return [cols.join(','), ...rows].join('\n') + '\n';
 }
 
 /** Loss and accuracy, train vs validation, per epoch. */

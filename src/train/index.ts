@@ -7,3 +7,8 @@ export { Adam, AdamOptions, AdamState } from './adam';
 export { EpochRecord, TrainState, readTrainState, TRAIN_STATE, OPTIMIZER_BIN, TRAIN_INFO } from './state';
 export { writeHistory, historyCsv, curvesChart, HISTORY_FILES } from './history';
 export { recalibrateBatchNorm } from './batchnorm';
+export { Sgd, SgdOptions, DEFAULT_SGD } from './sgd';
+export { Ema } from './ema';
+export { scheduledLr, ScheduleSpec, ScheduleName, SCHEDULES } from './schedule';
+export { CropAugment, eraseRect } from './augment';
+export { RECIPE_DEFAULTS, OPTIMIZERS, OptimizerName, EMA_BIN } from './state';

@@ -5,6 +5,7 @@ import { AdamState } from './adam';
 import { AugmentOptions } from './augment';
 import { EarlyStoppingState, PlateauOptions, PlateauState } from './plateau';
 import { RngState } from './rng';
+import { ScheduleName } from './schedule';
 
 /**
  * What `last/` holds besides the model, so `--resume` continues exactly where a run stopped:
@@ -15,6 +16,8 @@ import { RngState } from './rng';
 export const TRAIN_STATE = 'train-state.json';
 export const OPTIMIZER_BIN = 'optimizer.bin';
 export const TRAIN_INFO = 'train-info.json';
+/** With --ema: the averaged weights, float32 in trainable-variable order. */
+export const EMA_BIN = 'ema.bin';
 export const STATE_VERSION = 1;
 
 /** One row of the training history. */
@@ -34,6 +37,8 @@ export interface EpochRecord {
   peakRssMB: number;
   /** Present when this epoch's LR differs from the previous epoch's: a ReduceLROnPlateau step or `--set-lr`. */
   lrChangedBy?: LrChange;
+  /** With --ema: val accuracy of the trained (not averaged) weights; val_acc is the average's. */
+  rawValAcc?: number;
 }
 
 export type LrChange = 'plateau' | 'set-lr';
@@ -53,7 +58,41 @@ export interface RunSettings {
   earlyStop: number;
   /** Un-augmented training faces used to re-estimate BatchNorm statistics after each epoch (0 or absent: off). */
   bnRecalibrate?: number;
+  // The recipe fields below came later; a state without them is a run of the original recipe (the defaults in
+  // RECIPE_DEFAULTS), which resumes exactly as it was made.
+  /** 'adamw' (absent) or 'sgd' (Nesterov momentum). */
+  optimizer?: OptimizerName;
+  /** SGD momentum. */
+  momentum?: number;
+  /** 'plateau' (absent) or 'cosine'. */
+  schedule?: ScheduleName;
+  /** Linear LR warm-up, epochs. */
+  warmup?: number;
+  /** The planned length of the run: where a cosine schedule ends. */
+  plannedEpochs?: number;
+  labelSmoothing?: number;
+  /** Input side of the net: random crops of this size in training, the centre crop at evaluation (absent: 48). */
+  crop?: number;
+  /** Probability of the affine warp per face (absent: 1, every face). */
+  warpProb?: number;
+  /** Probability of random erasing per face. */
+  erase?: number;
+  /** Multiplier on the conv blocks' dropout rates. */
+  convDropout?: number;
+  /** Head dropout rate (absent: the net's own). */
+  headDropout?: number;
+  /** EMA decay of the weights (absent or 0: off). */
+  ema?: number;
 }
+
+export type OptimizerName = 'adamw' | 'sgd';
+export const OPTIMIZERS: readonly OptimizerName[] = ['adamw', 'sgd'];
+
+/** What the recipe fields mean when a state lacks them: the original recipe. */
+export const RECIPE_DEFAULTS = {
+  optimizer: 'adamw' as OptimizerName, momentum: 0.9, schedule: 'plateau' as ScheduleName, warmup: 0, labelSmoothing: 0, crop: 48,
+  warpProb: 1, erase: 0, convDropout: 1, ema: 0,
+};
 
 /** Where inside an epoch an interrupted run stopped (absent when it stopped between epochs). */
 export interface PartialEpoch {
@@ -83,10 +122,12 @@ export interface TrainState {
   stoppedEarly: boolean;
   /** Why the LR changed since the last finished epoch, if it did (recorded on the next epoch's record). */
   lrChangedBy?: LrChange | null;
+  /** With --ema: number of averaging updates so far (the weights are in ema.bin). */
+  ema?: { updates: number };
 }
 
 export function encodeOptimizer(state: AdamState): Uint8Array {
-  const total = state.m.reduce((a, m) => a + m.length, 0) * 2;
+  const total = [...state.m, ...state.v].reduce((a, m) => a + m.length, 0);
   const all = new Float32Array(total);
   let off = 0;
   for (const arr of [...state.m, ...state.v]) {
@@ -96,14 +137,15 @@ export function encodeOptimizer(state: AdamState): Uint8Array {
   return new Uint8Array(all.buffer);
 }
 
-export function decodeOptimizer(bytes: Uint8Array, step: number, sizes: number[], file: string): AdamState {
-  const total = sizes.reduce((a, b) => a + b, 0) * 2;
+/** `slots` arrays per variable: 2 for Adam (m, v), 1 for SGD (velocity, returned as m). */
+export function decodeOptimizer(bytes: Uint8Array, step: number, sizes: number[], file: string, slots: 1 | 2 = 2): AdamState {
+  const total = sizes.reduce((a, b) => a + b, 0) * slots;
   if (bytes.byteLength !== total * 4) throw new FerError(`${file}: expected ${total * 4} bytes of optimizer state, found ${bytes.byteLength}`);
   const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const m: Float32Array[] = [];
   const v: Float32Array[] = [];
   let off = 0;
-  for (const list of [m, v]) {
+  for (const list of slots === 2 ? [m, v] : [m]) {
     for (const n of sizes) {
       list.push(all.slice(off, off + n));
       off += n;
@@ -112,8 +154,8 @@ export function decodeOptimizer(bytes: Uint8Array, step: number, sizes: number[]
   return { step, m, v };
 }
 
-/** Read train-state.json and optimizer.bin from a `last/` directory. */
-export function readTrainState(dir: string): { state: TrainState; optimizer: AdamState } {
+/** Read train-state.json, optimizer.bin and (with EMA) ema.bin from a `last/` directory. */
+export function readTrainState(dir: string): { state: TrainState; optimizer: AdamState; ema?: Uint8Array } {
   const file = path.join(dir, TRAIN_STATE);
   let state: TrainState;
   try {
@@ -130,5 +172,15 @@ export function readTrainState(dir: string): { state: TrainState; optimizer: Ada
     throw new FerError(`cannot resume: ${describeFsError(e, binFile)}`);
   }
   const sizes = state.optimizer.shapes.map((s) => s.reduce((a, b) => a * b, 1));
-  return { state, optimizer: decodeOptimizer(bytes, state.optimizer.step, sizes, binFile) };
+  const slots = (state.settings.optimizer ?? RECIPE_DEFAULTS.optimizer) === 'sgd' ? 1 : 2;
+  let ema: Uint8Array | undefined;
+  if (state.ema) {
+    const emaFile = path.join(dir, EMA_BIN);
+    try {
+      ema = fs.readFileSync(emaFile);
+    } catch (e) {
+      throw new FerError(`cannot resume: ${describeFsError(e, emaFile)}`);
+    }
+  }
+  return { state, optimizer: decodeOptimizer(bytes, state.optimizer.step, sizes, binFile, slots), ema };
 }

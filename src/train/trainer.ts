@@ -13,14 +13,18 @@ import { loadModelDir, saveModelDir } from '../models/io';
 import { bestModelDir, lastModelDir, netDir } from '../models/checkpoints';
 import { Adam } from './adam';
 import { openCheckpoints } from './checkpoints';
+import { Sgd } from './sgd';
+import { Ema } from './ema';
+import { ScheduleName, scheduledLr } from './schedule';
+import { centreCrop, modelInputSize } from '../models/crops';
 import { recalibrateBatchNorm } from './batchnorm';
-import { AugmentOptions, DEFAULT_AUGMENT, gatherBatch } from './augment';
+import { AugmentOptions, CropAugment, DEFAULT_AUGMENT, gatherBatch } from './augment';
 import { writeHistory } from './history';
 import { EarlyStopping, MonitorName, PlateauOptions, ReduceLROnPlateau } from './plateau';
 import { Rng } from './rng';
 import {
-  EpochRecord, LrChange, OPTIMIZER_BIN, PartialEpoch, RunSettings, STATE_VERSION, TRAIN_INFO, TRAIN_STATE, TrainState,
-  encodeOptimizer, readTrainState,
+  EMA_BIN, EpochRecord, LrChange, OPTIMIZER_BIN, OptimizerName, PartialEpoch, RECIPE_DEFAULTS, RunSettings, STATE_VERSION, TRAIN_INFO,
+  TRAIN_STATE, TrainState, encodeOptimizer, readTrainState,
 } from './state';
 import { yieldToEventLoop } from '../util/yield';
 
@@ -40,8 +44,33 @@ export interface TrainOptions {
   augment?: boolean | AugmentOptions;
   /** Weight the loss by inverse class frequency (sklearn's "balanced"). */
   classWeights?: boolean;
-  /** AdamW decoupled weight decay on conv/dense kernels. */
+  /**
+   * Weight decay on conv/dense kernels only (never biases or BatchNorm): AdamW's decoupled decay (default 0.01), or
+   * SGD's L2 term (default 5e-4).
+   */
   weightDecay?: number;
+  /** 'adamw' (default) or 'sgd' (Nesterov momentum). */
+  optimizer?: OptimizerName;
+  /** SGD momentum (default 0.9). */
+  momentum?: number;
+  /** LR schedule: 'plateau' (ReduceLROnPlateau, default) or 'cosine' (decays to plateau.minLr at the last epoch). */
+  schedule?: ScheduleName;
+  /** Linear LR warm-up over this many epochs (default 0). */
+  warmup?: number;
+  /** Label smoothing ε: targets (1 − ε)·one-hot + ε/7 (default 0). */
+  labelSmoothing?: number;
+  /** Train on random crop×crop windows of the 48-px faces; the net's input is crop px (default 48 = whole face). */
+  crop?: number;
+  /** Probability of the affine warp per training face (default 1); the others are only flipped (and cropped). */
+  warpProb?: number;
+  /** Probability of random erasing per training face (default 0). */
+  erase?: number;
+  /** Multiplier on the conv blocks' dropout rates (default 1; 0 removes them). */
+  convDropout?: number;
+  /** Rate of the head's dropout layers (default: the net's own). */
+  headDropout?: number;
+  /** EMA decay of the weights, evaluated and kept as `best` (default 0 = off; needs bnRecalibrate > 0). */
+  ema?: number;
   plateau?: Partial<PlateauOptions>;
   /** Stop after this many epochs without a better val_acc; 0 = never. */
   earlyStop?: number;
@@ -73,6 +102,7 @@ export const TRAIN_DEFAULTS = {
   augment: true,
   classWeights: false,
   weightDecay: 0.01,
+  sgdWeightDecay: 5e-4,
   earlyStop: 0,
   width: 1,
   bnRecalibrate: 2048,
@@ -119,11 +149,43 @@ export function balancedClassWeights(labels: Uint8Array): Float32Array {
   return Float32Array.from(counts, (c) => (c > 0 ? labels.length / (NUM_CLASSES * c) : 0));
 }
 
+/** The run's recipe with the defaults filled in for fields a state from an older version lacks. */
+function recipeOf(s: RunSettings) {
+  const d = RECIPE_DEFAULTS;
+  return {
+    optimizer: s.optimizer ?? d.optimizer, momentum: s.momentum ?? d.momentum, schedule: s.schedule ?? d.schedule, warmup: s.warmup ?? d.warmup,
+    labelSmoothing: s.labelSmoothing ?? d.labelSmoothing, crop: s.crop ?? d.crop, warpProb: s.warpProb ?? d.warpProb, erase: s.erase ?? d.erase,
+    convDropout: s.convDropout ?? d.convDropout, headDropout: s.headDropout, ema: s.ema ?? d.ema,
+  };
+}
+
+function usage(msg: string): FerError {
+  return new FerError(msg, EXIT.USAGE);
+}
+
+/** Bad recipe values are usage errors naming the flag (the CLI checks ranges too; the library may be called directly). */
+function checkRecipe(s: RunSettings): void {
+  const r = recipeOf(s);
+  const inRange = (v: number, lo: number, hi: number): boolean => Number.isFinite(v) && v >= lo && v <= hi;
+  if (!Number.isInteger(r.crop) || !inRange(r.crop, 8, IMAGE_SIZE)) throw usage(`--crop ${r.crop}: expected an integer ≥ 8 and ≤ ${IMAGE_SIZE} (the faces are ${IMAGE_SIZE} px)`);
+  if (!inRange(r.warpProb, 0, 1)) throw usage(`--warp-prob ${r.warpProb}: expected a probability in [0, 1]`);
+  if (!inRange(r.erase, 0, 1)) throw usage(`--erase ${r.erase}: expected a probability in [0, 1]`);
+  if (!inRange(r.labelSmoothing, 0, 0.5)) throw usage(`--label-smoothing ${r.labelSmoothing}: expected a number in [0, 0.5]`);
+  if (!inRange(r.warmup, 0, Infinity)) throw usage(`--warmup ${r.warmup}: expected a number of epochs ≥ 0`);
+  if (!inRange(r.momentum, 0, 0.999)) throw usage(`--momentum ${r.momentum}: expected a number in [0, 0.999]`);
+  if (!inRange(r.ema, 0, 0.999999) || (r.ema > 0 && r.ema < 0.5)) throw usage(`--ema ${r.ema}: expected 0 (off) or a decay in [0.5, 1), e.g. 0.999`);
+  if (r.ema > 0 && !s.bnRecalibrate) throw usage('--ema needs --bn-recalibrate > 0: averaged weights need their own BatchNorm statistics');
+  if (!inRange(r.convDropout, 0, 2)) throw usage(`--conv-dropout ${r.convDropout}: expected a multiplier in [0, 2]`);
+  if (r.headDropout !== undefined && !inRange(r.headDropout, 0, 0.95)) throw usage(`--head-dropout ${r.headDropout}: expected a rate in [0, 0.95]`);
+  if (!['adamw', 'sgd'].includes(r.optimizer)) throw usage(`--optimizer ${r.optimizer}: choose adamw or sgd`);
+  if (!['plateau', 'cosine'].includes(r.schedule)) throw usage(`--schedule ${r.schedule}: choose plateau or cosine`);
+}
+
 function metricOf(r: EpochRecord, m: MonitorName): number {
   return r[m];
 }
 
-/** Validation loss and accuracy, in inference mode (no dropout, BN moving statistics). */
+/** Validation loss and accuracy, in inference mode (no dropout, BN moving statistics); a cropped net sees the centre crop. */
 export function evaluateSplit(model: tf.LayersModel, split: Split, batchSize = 256): { loss: number; acc: number } {
   const px = IMAGE_SIZE * IMAGE_SIZE;
   let lossSum = 0;
@@ -131,7 +193,7 @@ export function evaluateSplit(model: tf.LayersModel, split: Split, batchSize = 2
   for (let start = 0; start < split.count; start += batchSize) {
     const n = Math.min(batchSize, split.count - start);
     const [l, c] = tf.tidy(() => {
-      const x = facesToTensor(split.images.subarray(start * px, (start + n) * px), n);
+      const x = centreCrop(facesToTensor(split.images.subarray(start * px, (start + n) * px), n), modelInputSize(model));
       const y = tf.tensor1d(split.labels.subarray(start, start + n), 'int32');
       const p = model.predict(x) as tf.Tensor2D;
       // Clipped as metrics.logLoss clips, so val_loss here equals `fer eval`'s log loss.
@@ -192,7 +254,7 @@ async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
 
   let model: tf.LayersModel;
   let settings: RunSettings;
-  let resumed: { state: TrainState; optimizer: ReturnType<typeof readTrainState>['optimizer'] } | null = null;
+  let resumed: ReturnType<typeof readTrainState> | null = null;
   if (opts.resume) {
     if (!fs.existsSync(path.join(dirs.last, TRAIN_STATE))) {
       throw new FerError(`--resume: no checkpoint to resume in ${dirs.last} (train without --resume first)`);
@@ -204,6 +266,7 @@ async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
   } else {
     const augment = opts.augment ?? TRAIN_DEFAULTS.augment;
     const plateau = new ReduceLROnPlateau(opts.plateau).options;
+    const optimizer = opts.optimizer ?? RECIPE_DEFAULTS.optimizer;
     settings = {
       net: opts.net,
       width: opts.width ?? TRAIN_DEFAULTS.width,
@@ -212,12 +275,37 @@ async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
       lr: opts.lr ?? TRAIN_DEFAULTS.lr,
       augment: augment === true ? { ...DEFAULT_AUGMENT } : augment === false ? null : augment,
       classWeights: opts.classWeights ?? TRAIN_DEFAULTS.classWeights,
-      weightDecay: opts.weightDecay ?? TRAIN_DEFAULTS.weightDecay,
+      weightDecay: opts.weightDecay ?? (optimizer === 'sgd' ? TRAIN_DEFAULTS.sgdWeightDecay : TRAIN_DEFAULTS.weightDecay),
       plateau,
       earlyStop: opts.earlyStop ?? TRAIN_DEFAULTS.earlyStop,
       bnRecalibrate: opts.bnRecalibrate ?? TRAIN_DEFAULTS.bnRecalibrate,
+      optimizer,
+      ...(optimizer === 'sgd' ? { momentum: opts.momentum ?? RECIPE_DEFAULTS.momentum } : {}),
+      schedule: opts.schedule ?? RECIPE_DEFAULTS.schedule,
+      warmup: opts.warmup ?? RECIPE_DEFAULTS.warmup,
+      plannedEpochs: epochs,
+      labelSmoothing: opts.labelSmoothing ?? RECIPE_DEFAULTS.labelSmoothing,
+      crop: opts.crop ?? RECIPE_DEFAULTS.crop,
+      warpProb: opts.warpProb ?? RECIPE_DEFAULTS.warpProb,
+      erase: opts.erase ?? RECIPE_DEFAULTS.erase,
+      convDropout: opts.convDropout ?? RECIPE_DEFAULTS.convDropout,
+      ...(opts.headDropout !== undefined ? { headDropout: opts.headDropout } : {}),
+      ema: opts.ema ?? RECIPE_DEFAULTS.ema,
     };
-    model = buildNet(opts.net, settings.seed, { width: settings.width });
+    checkRecipe(settings);
+    const r = recipeOf(settings);
+    const tooSmall = (): FerError => usage(`--crop ${r.crop}: net ${opts.net} cannot take a ${r.crop}-px input (its pooling needs a larger one)`);
+    try {
+      model = buildNet(opts.net, settings.seed, { width: settings.width, inputSize: r.crop, convDropout: r.convDropout, headDropout: r.headDropout });
+    } catch (e) {
+      if (e instanceof FerError || r.crop === IMAGE_SIZE) throw e;
+      throw tooSmall();
+    }
+    // tfjs builds a pooling layer whose input is smaller than its window with an empty output, and fails only later.
+    if (model.layers.some((l) => (l.outputShape as number[]).slice(1).some((d) => !(d > 0)))) {
+      model.dispose();
+      throw tooSmall();
+    }
   }
   // On resume --early-stop, --bn-recalibrate and the LR schedule may change: the first decides only when to stop,
   // the second only touches BatchNorm's moving statistics, which training never reads (it normalises with batch
@@ -233,9 +321,19 @@ async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
     };
   }
 
+  if (opts.resume) checkRecipe(settings);
+  const recipe = recipeOf(settings);
   const layerVars = model.trainableWeights;
   const vars = layerVars.map((w) => w.read() as tf.Variable);
-  const adam = new Adam(vars, layerVars.map(isKernel), { weightDecay: settings.weightDecay });
+  const kernels = layerVars.map(isKernel);
+  const adam = recipe.optimizer === 'sgd'
+    ? new Sgd(vars, kernels, { weightDecay: settings.weightDecay, momentum: recipe.momentum })
+    : new Adam(vars, kernels, { weightDecay: settings.weightDecay });
+  const ema = recipe.ema > 0 ? new Ema(vars, recipe.ema) : null;
+  const scheduleSpec = {
+    kind: recipe.schedule, warmup: recipe.warmup, epochs: settings.plannedEpochs ?? epochs, minLr: settings.plateau.minLr,
+  };
+  const cropAug: CropAugment = { crop: recipe.crop, warpProb: recipe.warpProb, erase: recipe.erase };
   const plateau = new ReduceLROnPlateau(settings.plateau);
   const early = new EarlyStopping('val_acc', Math.max(1, settings.earlyStop));
   let rng = new Rng(settings.seed);
@@ -251,6 +349,10 @@ async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
     const shapes = vars.map((v) => v.shape);
     if (JSON.stringify(shapes) !== JSON.stringify(s.optimizer.shapes)) throw new FerError(`${path.join(dirs.last, TRAIN_STATE)}: optimizer state does not match the model's variables`);
     adam.setState(resumed.optimizer);
+    if (ema) {
+      if (!s.ema || !resumed.ema) throw new FerError(`${path.join(dirs.last, TRAIN_STATE)}: the run averages weights (--ema) but ${EMA_BIN} is missing`);
+      ema.restore(resumed.ema, s.ema.updates, path.join(dirs.last, EMA_BIN));
+    }
     // A plateau count kept for a different metric means nothing for the new one.
     if (settings.plateau.monitor === monitorBefore) plateau.setState(s.plateau);
     early.setState(s.earlyStop);
@@ -263,27 +365,30 @@ async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
       lrChangedBy = 'set-lr';
     }
     log(`${title}: resuming after epoch ${epoch}${partial ? ` (+${partial.batch} batches of epoch ${epoch + 1})` : ''}, LR ${fmtLr(lr)}`);
+    if (recipe.schedule === 'cosine' && epochs > scheduleSpec.epochs) {
+      log(`${title}: the cosine schedule was planned for ${scheduleSpec.epochs} epochs; epochs after that train at the minimum LR ${fmtLr(scheduleSpec.minLr)}`);
+    }
   }
 
   const classWeights = settings.classWeights ? balancedClassWeights(train.labels) : null;
   const dropouts = dropoutLayers(model);
   const bs = settings.batchSize;
   const numBatches = Math.ceil(train.count / bs);
-  const px = IMAGE_SIZE * IMAGE_SIZE;
-  const batchBuf = new Uint8Array(bs * px);
+  const batchBuf = new Uint8Array(bs * recipe.crop * recipe.crop);
   const stop = opts.stop ?? { requested: false };
   const textProgress = opts.progress !== false && !process.stderr.isTTY;
 
   const state = (p: PartialEpoch | null): TrainState => ({
     version: STATE_VERSION, settings, epoch, partial: p, lr, rng: rng.getState(), plateau: plateau.getState(),
     earlyStop: early.getState(), best, history, optimizer: { step: adam.step, shapes: vars.map((v) => v.shape) }, stoppedEarly,
-    lrChangedBy,
+    lrChangedBy, ...(ema ? { ema: { updates: ema.updates } } : {}),
   });
   const saveLast = async (p: PartialEpoch | null): Promise<void> => {
     for (const d of dropouts) d.seed = undefined;
     await saveModelDir(model, dirs.last, {
       [TRAIN_STATE]: JSON.stringify(state(p), null, 1),
       [OPTIMIZER_BIN]: encodeOptimizer(adam.getState()),
+      ...(ema ? { [EMA_BIN]: ema.encode() } : {}),
     });
   };
   const result = (interrupted: boolean): TrainResult => ({
@@ -310,23 +415,27 @@ async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
       const bar = createProgress(numBatches, `${title} epoch ${e}/${epochs} {bar} {value}/{total} | loss {loss} acc {acc} | lr {lr} | {ips} img/s | ETA {eta_formatted}`, {
         quiet: opts.progress === false, payload: { loss: '-', acc: '-', lr: fmtLr(lr), ips: '-' },
       });
-      bar.update(firstBatch);
+      const lrAt = (b: number): number => scheduledLr(scheduleSpec, lr, epoch * numBatches + b, numBatches);
+      let batchLr = lrAt(firstBatch);
+      bar.update(firstBatch, { lr: fmtLr(batchLr) });
       let sliceStart = Date.now();
       let lastText = sliceStart;
       for (let b = firstBatch; b < numBatches; b++) {
         const idx = order.subarray(b * bs, Math.min((b + 1) * bs, train.count));
         const n = idx.length;
-        gatherBatch(train.images, idx, batchBuf, rng, settings.augment);
+        gatherBatch(train.images, idx, batchBuf, rng, settings.augment, cropAug);
         for (const d of dropouts) d.seed = rng.uint32();
         const labels = Uint8Array.from(idx, (i) => train.labels[i]);
-        const [l, c] = trainStep(model, vars, adam, batchBuf, labels, n, classWeights, lr);
+        batchLr = lrAt(b);
+        const [l, c] = trainStep(model, vars, adam, batchBuf, labels, n, classWeights, batchLr, recipe.crop, recipe.labelSmoothing);
+        ema?.update();
         lossSum += l * n;
         correct += c;
         seen += n;
         const now = Date.now();
         trainSeconds += (now - sliceStart) / 1000;
         sliceStart = now;
-        bar.update(b + 1, { loss: (lossSum / seen).toFixed(4), acc: pct(correct / seen), lr: fmtLr(lr), ips: Math.round(seen / trainSeconds) });
+        bar.update(b + 1, { loss: (lossSum / seen).toFixed(4), acc: pct(correct / seen), lr: fmtLr(batchLr), ips: Math.round(seen / trainSeconds) });
         if (textProgress && now - lastText >= TEXT_PROGRESS_MS) {
           // No bar without a TTY (nohup, CI logs): a line a minute shows the run is alive.
           lastText = now;
@@ -344,12 +453,25 @@ async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
         }
       }
       bar.stop();
-      if (settings.bnRecalibrate) recalibrateBatchNorm(model, train.images, train.count, settings.bnRecalibrate, bs);
+      const recalibrate = (): void => {
+        if (settings.bnRecalibrate) recalibrateBatchNorm(model, train.images, train.count, settings.bnRecalibrate, bs);
+      };
+      recalibrate();
+      // With EMA the average is what gets validated (and saved as `best`); the trained weights' accuracy is kept too.
+      // (An error on the way ends the run without saving, so the swapped weights need no undoing then.)
+      const raw = ema ? evaluateSplit(model, val) : null;
+      // The trained weights' BatchNorm statistics, put back with them below.
+      const rawStats = ema ? model.nonTrainableWeights.map((w) => w.read().clone()) : [];
+      if (ema) {
+        ema.swap();
+        recalibrate();
+      }
       const v = evaluateSplit(model, val);
       const rec: EpochRecord = {
-        epoch: e, loss: lossSum / seen, acc: correct / seen, val_loss: v.loss, val_acc: v.acc, lr,
+        epoch: e, loss: lossSum / seen, acc: correct / seen, val_loss: v.loss, val_acc: v.acc, lr: batchLr,
         seconds: Math.round((Date.now() - epochStart) / 100) / 10, imgPerSec: Math.round((seen / trainSeconds) * 10) / 10, peakRssMB: peakRssMB(),
         ...(lrChangedBy ? { lrChangedBy } : {}),
+        ...(raw ? { rawValAcc: raw.acc } : {}),
       };
       lrChangedBy = null;
       history = [...history, rec];
@@ -358,9 +480,15 @@ async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
       if (isBest) {
         best = { epoch: e, val_acc: rec.val_acc };
         for (const d of dropouts) d.seed = undefined;
-        await saveModelDir(model, dirs.best, { [TRAIN_INFO]: JSON.stringify({ net: opts.net, settings, ...rec }, null, 1) });
+        await saveModelDir(model, dirs.best, { [TRAIN_INFO]: JSON.stringify({ net: opts.net, settings, ...rec, ...(ema ? { weights: 'ema' } : {}) }, null, 1) });
       }
-      const next = plateau.step(metricOf(rec, settings.plateau.monitor), lr);
+      if (ema) {
+        ema.swap();
+        // `last` holds the trained weights with their own BatchNorm statistics, as without EMA.
+        model.nonTrainableWeights.forEach((w, i) => w.write(rawStats[i]));
+        rawStats.forEach((t) => t.dispose());
+      }
+      const next = recipe.schedule === 'plateau' ? plateau.step(metricOf(rec, settings.plateau.monitor), lr) : { lr, reduced: false };
       const reducedMsg = next.reduced
         ? `${title}: ReduceLROnPlateau: ${settings.plateau.monitor} has not improved for ${settings.plateau.patience} epoch${settings.plateau.patience === 1 ? '' : 's'}; LR ${fmtLr(lr)} → ${fmtLr(next.lr)}`
         : null;
@@ -370,7 +498,7 @@ async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
       await saveLast(null);
       await writeHistory(dirs.net, history, title);
       log(`${title} epoch ${e}/${epochs}  loss ${rec.loss.toFixed(4)} acc ${pct(rec.acc)}  val_loss ${rec.val_loss.toFixed(4)} val_acc ${pct(rec.val_acc)}`
-        + `  lr ${fmtLr(rec.lr)}  ${rec.seconds}s  ${rec.imgPerSec} img/s  RSS ${rec.peakRssMB} MB${isBest ? '  * best' : ''}`);
+        + `${rec.rawValAcc !== undefined ? ` (trained weights ${pct(rec.rawValAcc)})` : ''}  lr ${fmtLr(rec.lr)}  ${rec.seconds}s  ${rec.imgPerSec} img/s  RSS ${rec.peakRssMB} MB${isBest ? '  * best' : ''}`);
       if (reducedMsg) log(reducedMsg);
       if (stoppedEarly && best) log(`${title}: early stop: val_acc has not improved for ${settings.earlyStop} epochs (best ${pct(best.val_acc)} at epoch ${best.epoch})`);
       if (stop.requested) {
@@ -381,6 +509,7 @@ async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
     return result(false);
   } finally {
     adam.dispose();
+    ema?.dispose();
     model.dispose();
   }
 }
@@ -389,25 +518,28 @@ async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
  * Keras' categorical cross-entropy on probabilities (clipped to [1e-7, 1 - 1e-7]), averaged over the batch,
  * each sample weighted by its class's weight when given (Keras' class_weight: sum(w·l) / n).
  */
-export function crossEntropy(p: tf.Tensor2D, labels: tf.Tensor1D, classWeights: Float32Array | null): tf.Scalar {
+export function crossEntropy(p: tf.Tensor2D, labels: tf.Tensor1D, classWeights: Float32Array | null, labelSmoothing = 0): tf.Scalar {
   return tf.tidy(() => {
-    let perSample = tf.neg(tf.sum(tf.mul(tf.oneHot(labels, NUM_CLASSES), tf.log(tf.clipByValue(p, 1e-7, 1 - 1e-7))), -1));
+    let target: tf.Tensor = tf.oneHot(labels, NUM_CLASSES);
+    // Label smoothing as Keras does it: (1 − ε)·one-hot + ε/K.
+    if (labelSmoothing > 0) target = target.toFloat().mul(1 - labelSmoothing).add(labelSmoothing / NUM_CLASSES);
+    let perSample = tf.neg(tf.sum(tf.mul(target, tf.log(tf.clipByValue(p, 1e-7, 1 - 1e-7))), -1));
     if (classWeights) perSample = tf.mul(perSample, tf.gather(tf.tensor1d(classWeights), labels));
     return tf.mean(perSample) as tf.Scalar;
   });
 }
 
 /** One optimisation step; returns the batch's mean loss and its number of correct predictions. */
-function trainStep(model: tf.LayersModel, vars: tf.Variable[], adam: Adam, batch: Uint8Array, labels: Uint8Array, n: number,
-  classWeights: Float32Array | null, lr: number): [number, number] {
+function trainStep(model: tf.LayersModel, vars: tf.Variable[], adam: Adam | Sgd, batch: Uint8Array, labels: Uint8Array, n: number,
+  classWeights: Float32Array | null, lr: number, size: number, labelSmoothing: number): [number, number] {
   let correctT: tf.Tensor | undefined;
   const lossT = tf.tidy(() => {
-    const x = facesToTensor(batch, n);
+    const x = facesToTensor(batch, n, size);
     const y = tf.tensor1d(labels, 'int32');
     const { value, grads } = tf.variableGrads(() => {
       const p = model.apply(x, { training: true }) as tf.Tensor2D;
       correctT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(p, -1), y), 'int32')));
-      return crossEntropy(p, y, classWeights);
+      return crossEntropy(p, y, classWeights, labelSmoothing);
     }, vars);
     adam.apply(vars.map((v) => grads[v.name]), lr);
     return value;

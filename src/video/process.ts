@@ -13,6 +13,7 @@ import { VideoEncoder } from './encoder';
 import { Source, VideoInfo, ffmpegFeatures, findFfmpeg, findFfprobe, isLive, probeVideo, resolveSource } from './ffmpeg';
 import { LineFile } from './files';
 import { CSV_HEADER, FaceRow, SummaryBuilder, TrackSummary, csvRow, jsonRow } from './rows';
+import { TtaMode } from '../models/crops';
 import { FaceTracker, Track, smoothScores } from './tracker';
 
 /**
@@ -47,7 +48,7 @@ export interface ProcessVideoOptions {
   predictor?: Predictor;
   modelsDir?: string;
   nets?: number[];
-  tta?: boolean;
+  tta?: boolean | TtaMode;
   backend?: string;
   detector?: DetectorEngine | FaceDetector;
   /** A CNN detector's model.json instead of its npm package's. */

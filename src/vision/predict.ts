@@ -7,6 +7,7 @@ import { SHIPPED_MODELS_DIR } from '../models/checkpoints';
 import { DetectorEngine, createDetector, defaultFraming, isCnnEngine, nativeAvailable, resolveEngine } from './detector';
 import { AsyncFaceDetector, createWorkerDetector, inThread } from './detectWorker';
 import { Framing, cropFaces } from './faces';
+import { TtaMode } from '../models/crops';
 import { Box, DetectOptions, FaceDetector, FacePrediction } from './types';
 
 
@@ -15,8 +16,8 @@ export interface PredictorOptions {
   modelsDir?: string;
   /** Nets to ensemble; default every trained net found. */
   nets?: number[];
-  /** Average each face's scores with those of its mirror image. */
-  tta?: boolean;
+  /** Average each face's scores with those of its mirror image (true/'flip'), or over 5/10 crops ('5crop'/'10crop'). */
+  tta?: boolean | TtaMode;
   /** Compute backend flag value (default 'auto'). */
   backend?: string;
   /**
@@ -132,7 +133,7 @@ class EnsemblePredictor implements Predictor {
   readonly nets: number[];
   private readonly framing: Framing;
   private readonly align: boolean;
-  private readonly tta: boolean;
+  private readonly tta: boolean | TtaMode;
 
   constructor(
     readonly backend: BackendInfo,
