@@ -253,10 +253,11 @@ describe('fer video (real ffmpeg, OpenCV.js and tfjs; tiny untrained models)', (
     const d = new FrameDecoder({ ffmpeg: FFMPEG, features: ffmpegFeatures(FFMPEG), source: resolveSource(PAN), width: 640, height: 480, realtime: true });
     const first = await d.next();
     expect(first?.index).toBe(0);
-    // The file is read at its own 25 fps: in 600 ms ~15 frames arrive while we are "busy".
-    await new Promise((res) => setTimeout(res, 600));
+    // The file is read at its own 25 fps: in 1.5 s ~37 frames arrive while we are "busy". A loaded machine can
+    // starve ffmpeg, so ask only that several were skipped; that the newest is handed out is the point.
+    await new Promise((res) => setTimeout(res, 1500));
     const later = await d.next();
-    expect(later!.index).toBeGreaterThanOrEqual(5);
+    expect(later!.index).toBeGreaterThanOrEqual(3);
     expect(d.dropped).toBe(later!.index - 1);
     expect(later!.timeUs).toBe(later!.index * 40000);
     await d.stop();
