@@ -3,7 +3,7 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  // Type checking is done once by `tsc` in `npm test`; per-file isolated transpiling keeps jest fast on 2 cores.
+  // Type checking (src and test/, tsconfig.test.json) is done once by `tsc` in `npm test`; per-file isolated transpiling keeps jest fast on 2 cores.
   transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] },
   testTimeout: 120000,
   maxWorkers: 2,

@@ -17,7 +17,7 @@ function randomArray(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, next);
 }
 
-async function on<T>(backend: 'cpu' | 'wasm', fn: () => T): Promise<T> {
+async function on<T extends tf.TensorContainer>(backend: 'cpu' | 'wasm', fn: () => T): Promise<T> {
   await tf.setBackend(backend);
   return tf.tidy(fn);
 }

@@ -5,6 +5,10 @@ import { FIXTURES, tmpDir } from './helpers';
 import { Proc, ffmpeg, startFer, stopProc, which } from './serve-helpers';
 import { CLASS_NAMES } from '../src/data/classes';
 
+// Browser globals used inside page.evaluate/waitForFunction (test/ is type-checked without the DOM library).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+declare const window: any, document: any;
+
 /**
  * The live page at / in a real headless Chromium (Debian `chromium`, driven by puppeteer-core): its camera is
  * Chromium's fake capture device fed from a clip made of the bundled pan video, and frames go to a real
@@ -72,13 +76,13 @@ if (!CHROMIUM) {
       await new Promise((r) => setTimeout(r, 3000));
       const seen = await page.evaluate(() => {
         const s = (window as unknown as { ferLive: LiveState }).ferLive;
-        const canvas = document.getElementById('overlay') as HTMLCanvasElement;
+        const canvas = document.getElementById('overlay') as { width: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null };
         const f = s.faces[0];
         // A pixel on the left edge of the drawn box.
         const px = canvas.getContext('2d')!.getImageData(Math.round(f.box.x), Math.round(f.box.y + f.box.h / 2), 1, 1).data;
         return {
           frames: s.frames, fps: s.fps, errors: s.errors, face: f, pixel: Array.from(px.slice(0, 3)), canvasWidth: canvas.width,
-          fpsText: document.getElementById('fps')!.textContent, people: Array.from(document.querySelectorAll('#people li .label')).map((e) => e.textContent),
+          fpsText: document.getElementById('fps')!.textContent, people: (Array.from(document.querySelectorAll('#people li .label')) as { textContent: string | null }[]).map((e) => e.textContent),
           status: document.getElementById('status')!.textContent,
         };
       });

@@ -96,11 +96,11 @@ if (!REDIS) {
       fs.copyFileSync(clips[1], path.join(data, 'in', 'web.mp4'));
       server = startFer(['serve', '--port', '0', '--redis', redis.url, '--data-dir', data, '--models', models, '-q']);
       const base = (await server.waitFor(/^(http:\/\/127\.0\.0\.1:\d+)$/, 90000))[1];
-      const health = await (await fetch(`${base}/healthz`)).json();
+      const health = await (await fetch(`${base}/healthz`)).json() as { queue: string };
       expect(health.queue).toBe('redis');
       const posted = await fetch(`${base}/v1/videos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'in/web.mp4' }) });
       expect(posted.status).toBe(202);
-      const webId = (await posted.json()).id as string;
+      const webId = ((await posted.json()) as { id: string }).id;
 
       const ids = [...jobs.map((j) => j.id), webId];
       // `fer video` on the same inputs, for reference, while the workers run.
@@ -131,7 +131,7 @@ if (!REDIS) {
       expect(completedLines).toHaveLength(6);
 
       // GET /v1/jobs/:id on the server shows the Redis job with its summary and links.
-      const view = await (await fetch(`${base}/v1/jobs/${webId}`)).json();
+      const view = await (await fetch(`${base}/v1/jobs/${webId}`)).json() as { result: { tracks: unknown[] }; links: Record<string, string> };
       expect(view).toMatchObject({ id: webId, state: 'completed', input: path.join('in', 'web.mp4') });
       expect(view.result.tracks.length).toBeGreaterThanOrEqual(1);
       const csv = await (await fetch(`${base}${view.links.csv}`)).text();

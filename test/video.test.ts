@@ -232,7 +232,7 @@ describe('fer video (real ffmpeg, OpenCV.js and tfjs; tiny untrained models)', (
   });
 
   it('reads a network stream (HTTP) like a live source', async () => {
-    const server = http.createServer((req, res) => {
+    const server = http.createServer((_req, res) => {
       res.writeHead(200, { 'Content-Type': 'video/mp4', 'Content-Length': fs.statSync(PAN).size });
       fs.createReadStream(PAN).pipe(res);
     });

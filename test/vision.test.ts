@@ -10,7 +10,7 @@ import { annotateRgb, CLASS_COLORS } from '../src/vision/annotate';
 import { decodeImage, loadImage } from '../src/vision/image';
 import { compareExpressions, largestFaces } from '../src/vision/compare';
 import { expandInputs } from '../src/vision/inputs';
-import { planOutputs, predictFiles } from '../src/vision/batch';
+import { FileResult, planOutputs, predictFiles } from '../src/vision/batch';
 import { createPredictor, liveTensors, Predictor } from '../src/vision/predict';
 import { Box, FaceDetector } from '../src/vision/types';
 import * as tf from '@tensorflow/tfjs';
@@ -317,7 +317,7 @@ describe('Predictor (tiny untrained models)', () => {
     fs.writeFileSync(bad, 'not a png');
     const files = [ASTRONAUT, bad, NO_FACE, ASTRONAUT];
     const threaded = await createPredictor({ modelsDir: models, detector: 'wasm', detectInWorker: true });
-    const results = [];
+    const results: FileResult[] = [];
     for await (const r of predictFiles(files, threaded)) results.push(r);
     threaded.dispose();
     expect(results.map((r) => r.file)).toEqual(files);
