@@ -154,7 +154,7 @@ describe('README command reference', () => {
     }
     expect(missing).toEqual([]);
     expect(flags).toBeGreaterThan(40);
-  });
+  }, 300000);
 
   it('names only npm scripts that package.json has', () => {
     const scripts = Object.keys((JSON.parse(read(path.join(ROOT, 'package.json'))) as { scripts: Record<string, string> }).scripts);
@@ -203,7 +203,7 @@ describe('library examples', () => {
     expect(errors).toHaveLength(1);
     expect(errors[0]).toContain('misspelt-option.ts');
     expect(errors[0]).toMatch(/'modelDir' does not exist/);
-  });
+  }, 300000);
 
   const shipped = [1, 2, 3].some((k) => fs.existsSync(path.join(ROOT, 'checkpoints', `net${k}`, 'best', 'model.json')));
   (shipped ? it : it.skip)('the quick start runs against the built package: the astronaut is Happy, the video is annotated', async () => {
