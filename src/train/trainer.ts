@@ -56,7 +56,10 @@ export interface TrainOptions extends RunOptions, TrainHooks {
   resumeSchedule?: RunOptions['resumeSchedule'];
   /** Abort to stop after the current batch; `last` is saved first and the result says `interrupted`. */
   signal?: AbortSignal;
-  /** More callbacks, run after the built-in ones (a stateful one keeps its state in train-state.json under its stateKey). */
+  /**
+   * More callbacks (e.g. another LR schedule: one class, see TrainCallback), run after the built-in recipe and
+   * before `last` is saved; a stateful one keeps its state in train-state.json under its stateKey.
+   */
   callbacks?: TrainCallback[];
   /** With `resume`: called once the checkpoint is read, before training. */
   onResume?: (info: ResumeInfo) => void;
@@ -207,22 +210,23 @@ async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
 
     // The recipe as callbacks. The order is the order of every phase: BatchNorm re-estimation before the EMA's
     // swap, `best` saved while the EMA weights are in, the LR step and early stop before `last` is saved, the
-    // history files after it, and the caller's hooks last.
+    // history files after it, and the caller's hooks last. The caller's own callbacks come just before `last`.
     const scheduleSpec = { kind: recipe.schedule, warmup: recipe.warmup, epochs: settings.plannedEpochs ?? epochs, minLr: settings.plateau.minLr };
     const bn = settings.bnRecalibrate ? new BatchNormRecalibration(settings.bnRecalibrate, settings.batchSize) : null;
     const best = new BestCheckpoint(dirs.best, recipe.ema > 0 ? { weights: 'ema' } : {});
     const history = new History(dirs.net);
-    builtIn.push(
+    const steps: TrainCallback[] = [
       new LrSchedule(scheduleSpec),
       ...(bn ? [bn] : []),
       best,
       ...(recipe.ema > 0 ? [new EmaCallback(vars, recipe.ema, bn)] : []),
       new ReduceLROnPlateauCallback(settings.plateau, recipe.schedule === 'plateau', run.sameMonitor),
       new EarlyStoppingCallback(settings.earlyStop, best),
-      new LastCheckpoint(dirs.last, (p) => loop.checkpointFiles(p)),
-      history,
-    );
-    const cbs = new CallbackList([...builtIn, ...(opts.callbacks ?? []), new ProgressHooks(opts)]);
+    ];
+    const saving = [new LastCheckpoint(dirs.last, (p) => loop.checkpointFiles(p)), history];
+    builtIn.push(...steps, ...saving);
+    // The caller's callbacks act before `last` is saved, so what they change, and their state, are in it.
+    const cbs = new CallbackList([...steps, ...(opts.callbacks ?? []), ...saving, new ProgressHooks(opts)]);
     loop.use(cbs);
 
     if (resumed && s) {
