@@ -10,28 +10,54 @@ import { OptimizerName, RECIPE_DEFAULTS, RunSettings, TRAIN_STATE, TrainState, r
 
 /** The options that make a run's settings (the part of TrainOptions this file reads). */
 export interface RunOptions {
+  /** 1, 2 or 3. */
   net: number;
+  /** Total epochs (with `resume`: the total including those already done). */
   epochs?: number;
+  /** Images per batch (default 64). */
   batchSize?: number;
+  /** Initial learning rate (default 1e-3). */
   lr?: number;
+  /** Seed of the weights, the data order, the augmentation and dropout (same seed, same run; default 42). */
   seed?: number;
+  /** On-the-fly augmentation: true = DEFAULT_AUGMENT. */
   augment?: boolean | AugmentOptions;
+  /** Weight the loss by inverse class frequency (sklearn's "balanced"). */
   classWeights?: boolean;
+  /**
+   * Weight decay on conv/dense kernels only (never biases or BatchNorm): AdamW's decoupled decay (default 0.01), or
+   * SGD's L2 term (default 5e-4).
+   */
   weightDecay?: number;
+  /** 'adamw' (default) or 'sgd' (Nesterov momentum). */
   optimizer?: OptimizerName;
+  /** SGD momentum (default 0.9). */
   momentum?: number;
+  /** LR schedule: 'plateau' (ReduceLROnPlateau, default) or 'cosine' (decays to plateau.minLr at the last epoch). */
   schedule?: ScheduleName;
+  /** Linear LR warm-up over this many epochs (default 0). */
   warmup?: number;
+  /** Label smoothing ε: targets (1 − ε)·one-hot + ε/7 (default 0). */
   labelSmoothing?: number;
+  /** Train on random crop×crop windows of the 48-px faces; the net's input is crop px (default 48 = whole face). */
   crop?: number;
+  /** Probability of the affine warp per training face (default 1); the others are only flipped (and cropped). */
   warpProb?: number;
+  /** Probability of random erasing per training face (default 0). */
   erase?: number;
+  /** Multiplier on the conv blocks' dropout rates (default 1; 0 removes them). */
   convDropout?: number;
+  /** Rate of the head's dropout layers (default: the net's own). */
   headDropout?: number;
+  /** EMA decay of the weights, evaluated and kept as `best` (default 0 = off; needs bnRecalibrate > 0). */
   ema?: number;
+  /** ReduceLROnPlateau options (schedule 'plateau'; `minLr` is also the cosine's floor). */
   plateau?: Partial<PlateauOptions>;
+  /** Stop after this many epochs without a better val_acc; 0 = never. */
   earlyStop?: number;
+  /** Width multiplier of the net (1 = as documented). */
   width?: number;
+  /** After each epoch, re-estimate BatchNorm statistics on this many un-augmented training faces; 0 = off. */
   bnRecalibrate?: number;
   resume?: boolean;
   resumeSchedule?: { lr?: number; plateau?: Partial<PlateauOptions> };
