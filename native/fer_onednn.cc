@@ -4,7 +4,8 @@
 // filters are tfjs' (kH, kW, inC, outC) = oneDNN's hwio. Every entry point takes the heap (a Uint8Array over
 // the wasm memory) and byte offsets into it, so nothing is copied between JavaScript and C++.
 //
-// Primitives are created once per shape and kept (oneDNN's JIT code generation costs far more than a call).
+// Primitives are created once per shape and kept (oneDNN's JIT code generation costs far more than a call), and
+// so are filters reordered into their layout (per filter tensor: see WeightSlots).
 
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -23,6 +24,9 @@
 #include <dnnl.hpp>
 
 namespace {
+
+/** Bumped whenever an entry point's arguments change (native.ts checks it: a stale build must be rebuilt). */
+constexpr int FER_NATIVE_ABI = 2;
 
 using dnnl::memory;
 using tag = memory::format_tag;
@@ -186,10 +190,72 @@ struct WeightsBuffer {
   }
 };
 
+/**
+ * Weights reordered into a primitive's layout, kept per filter tensor: fer passes an id that is new for every
+ * tfjs tensor (tfjs tensors never change their data, and a variable's update is a new tensor), so an id seen
+ * again has the same weights. A few filters per primitive (models sharing a layer shape, an ensemble), the
+ * least recently used replaced; id 0 is never cached. `hits` counts the calls after the first.
+ */
+struct WeightSlots {
+  static constexpr int SLOTS = 4;
+  struct Slot {
+    int64_t id = 0;
+    uint64_t used = 0;
+    int64_t hits = 0;
+    std::unique_ptr<memory> mem;
+  };
+  Slot slots[SLOTS];
+  uint64_t tick = 0;
+
+  /** The slot of `id` (hit: true), or the least recently used one, now holding `id` with nothing reordered yet. */
+  Slot &find(int64_t id, bool &hit) {
+    Slot *lru = &slots[0];
+    for (Slot &s : slots) {
+      if (id != 0 && s.id == id) {
+        hit = true;
+        s.used = ++tick;
+        s.hits++;
+        return s;
+      }
+      if (s.used < lru->used) lru = &s;
+    }
+    hit = false;
+    lru->id = id;
+    lru->used = ++tick;
+    lru->hits = 0;
+    return *lru;
+  }
+
+  size_t filled() const {
+    size_t n = 0;
+    for (const Slot &s : slots) n += s.id != 0;
+    return n;
+  }
+};
+
+/**
+ * Winograd F(4×4, 3×3) version of a forward convolution (oneDNN's jit_wino_4x3): about 2.25× fewer multiplies
+ * than the direct convolution, on channel-blocked tensors, so the NHWC input and output are reordered around it
+ * (into buffers kept here). Its weights transform costs as much as several calls, so it runs only on filters
+ * already seen twice (inference on fixed weights; a training step's forward has new weights every time).
+ */
+struct WinogradFwd {
+  dnnl::convolution_forward prim;
+  memory src, dst;
+  dnnl::reorder srcIn, dstOut;
+  memory::desc weightsMd;
+  dnnl::reorder weightsIn;
+  WeightSlots w;
+};
+
 struct ConvFwd {
   dnnl::convolution_forward prim;
   WeightsBuffer w;
   bool hasBias;
+  WeightSlots cached;
+  bool winogradTried = false;
+  std::unique_ptr<WinogradFwd> winograd;
+  std::mutex busy;  // one call at a time uses the buffers above
 };
 
 struct ConvBwdData {
@@ -207,36 +273,84 @@ std::unordered_map<std::string, std::unique_ptr<ConvFwd>> fwdCache;
 std::unordered_map<std::string, std::unique_ptr<ConvBwdData>> bwdDataCache;
 std::unordered_map<std::string, std::unique_ptr<ConvBwdWeights>> bwdWeightsCache;
 
+/** The fused activation as a oneDNN post-op: 1 relu, 2 relu6, 3 leaky relu (alpha), 4 sigmoid, 5 elu. */
+dnnl::primitive_attr activationAttr(int act, float alpha) {
+  dnnl::primitive_attr attr;
+  if (act == 0) return attr;
+  dnnl::post_ops ops;
+  switch (act) {
+    case 1: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); break;
+    case 2: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 6.f); break;
+    case 3: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, alpha, 0.f); break;
+    case 4: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f); break;
+    case 5: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_elu, 1.f, 0.f); break;
+    default: throw std::runtime_error("fer native: unknown activation");
+  }
+  attr.set_post_ops(ops);
+  return attr;
+}
+
 dnnl::convolution_forward::primitive_desc forwardPd(const ConvShape &s, bool bias, int act, float alpha, dnnl::prop_kind kind) {
   memory::desc biasMd = bias ? memory::desc({s.oc}, dt::f32, tag::x) : memory::desc();
   dnnl::convolution_forward::desc d(kind, dnnl::algorithm::convolution_direct, s.src(), s.anyWeights(), biasMd, s.dst(),
                                     s.strides(), s.dilates(), s.padL(), s.padR());
-  dnnl::primitive_attr attr;
-  if (act != 0) {
-    dnnl::post_ops ops;
-    // 1 relu, 2 relu6, 3 leaky relu (alpha), 4 sigmoid, 5 elu
-    switch (act) {
-      case 1: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); break;
-      case 2: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 6.f); break;
-      case 3: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, alpha, 0.f); break;
-      case 4: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f); break;
-      case 5: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_elu, 1.f, 0.f); break;
-      default: throw std::runtime_error("fer native: unknown activation");
-    }
-    attr.set_post_ops(ops);
-  }
+  dnnl::primitive_attr attr = activationAttr(act, alpha);
   return dnnl::convolution_forward::primitive_desc(d, attr, cpuEngine());
 }
 
-// conv2dForward(heap, x, filter, bias|-1, y, act, alpha, ...17 shape ints)
+/** Calls of a filter after which the Winograd version takes over (its weights transform is then amortised). */
+constexpr int64_t WINOGRAD_AFTER_HITS = 2;
+
+/** setWinograd(false) keeps every convolution direct (to compare the two). */
+bool winogradEnabled = true;
+
+/**
+ * The Winograd version of a forward convolution when oneDNN has its F(4×4, 3×3) kernel for the shape (3×3,
+ * stride 1, no dilation, channels in whole blocks of 16, AVX-512) and the 4×4 output tiles are at least half used
+ * (a 6×6 output computes 8×8); nullptr otherwise. Problems that run on one thread stay direct (the reorders
+ * around it cost more than it saves there).
+ */
+std::unique_ptr<WinogradFwd> winogradFor(const ConvShape &s, bool bias, int act, float alpha, bool single) {
+  if (single || s.kh != 3 || s.kw != 3 || s.sh != 1 || s.sw != 1 || s.dh != 1 || s.dw != 1) return nullptr;
+  const double tiles = static_cast<double>((s.oh + 3) / 4 * 4) * static_cast<double>((s.ow + 3) / 4 * 4);
+  if (static_cast<double>(s.oh * s.ow) < 0.5 * tiles) return nullptr;
+  try {
+    memory::desc biasMd = bias ? memory::desc({s.oc}, dt::f32, tag::x) : memory::desc();
+    memory::desc anySrc({s.n, s.ic, s.ih, s.iw}, dt::f32, tag::any), anyDst({s.n, s.oc, s.oh, s.ow}, dt::f32, tag::any);
+    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd, anySrc, s.anyWeights(), biasMd,
+                                      anyDst, s.strides(), s.dilates(), s.padL(), s.padR());
+    dnnl::primitive_attr attr = activationAttr(act, alpha);
+    dnnl::convolution_forward::primitive_desc pd(d, attr, cpuEngine());
+    // The F(2×2, 3×3) variant (chosen for tiny batches) is slower than the direct convolution here.
+    if (std::string(pd.impl_info_str()).find("wino_4x3") == std::string::npos) return nullptr;
+    // Channels padded up to the block size (a grey first layer: 1 → 16) would multiply the work.
+    const size_t f = sizeof(float);
+    if (pd.src_desc().get_size() != f * s.n * s.ic * s.ih * s.iw || pd.dst_desc().get_size() != f * s.n * s.oc * s.oh * s.ow) return nullptr;
+    auto &eng = cpuEngine();
+    memory src(pd.src_desc(), eng), dst(pd.dst_desc(), eng);
+    return std::unique_ptr<WinogradFwd>(new WinogradFwd{
+        dnnl::convolution_forward(pd), src, dst,
+        dnnl::reorder(dnnl::reorder::primitive_desc(eng, s.src(), eng, pd.src_desc())),
+        dnnl::reorder(dnnl::reorder::primitive_desc(eng, pd.dst_desc(), eng, s.dst())),
+        pd.weights_desc(),
+        dnnl::reorder(dnnl::reorder::primitive_desc(eng, s.userWeights(), eng, pd.weights_desc())),
+        {}});
+  } catch (const dnnl::error &) {
+    return nullptr;  // not implemented for this shape, activation or CPU
+  }
+}
+
+// conv2dForward(heap, x, filter, filterId, bias|-1, y, act, alpha, ...17 shape ints)
+// filterId: fer's id of the filter tensor (0: unknown, nothing cached); see WeightSlots.
 napi_value Conv2dForward(napi_env env, napi_callback_info info) {
   Args a;
-  if (!readArgs(env, info, 24, a)) return nullptr;
+  if (!readArgs(env, info, 25, a)) return nullptr;
   return guarded(env, [&] {
-    float *x = ptr(a, 1), *w = ptr(a, 2), *bias = ptr(a, 3), *y = ptr(a, 4);
-    int act = static_cast<int>(i64(a, 5));
-    float alpha = static_cast<float>(f64(a, 6));
-    ConvShape s = readConv(a, 7);
+    float *x = ptr(a, 1), *w = ptr(a, 2), *bias = ptr(a, 4), *y = ptr(a, 5);
+    const int64_t filterId = i64(a, 3);
+    int act = static_cast<int>(i64(a, 6));
+    float alpha = static_cast<float>(f64(a, 7));
+    ConvShape s = readConv(a, 8);
     ThreadScope threads(s.flops() < SMALL_FLOPS);
     std::string key = s.key() + (bias ? "b" : "-") + std::to_string(act) + ':' + std::to_string(alpha) + '/' + std::to_string(threads.threads());
     ConvFwd *c;
@@ -245,21 +359,52 @@ napi_value Conv2dForward(napi_env env, napi_callback_info info) {
       auto &slot = fwdCache[key];
       if (!slot) {
         auto pd = forwardPd(s, bias != nullptr, act, alpha, dnnl::prop_kind::forward_inference);
-        slot.reset(new ConvFwd{dnnl::convolution_forward(pd), {}, bias != nullptr});
+        slot.reset(new ConvFwd{dnnl::convolution_forward(pd), {}, bias != nullptr, {}, false, nullptr, {}});
         slot->w.init(s.userWeights(), pd.weights_desc(), true);
       }
       c = slot.get();
     }
+    std::lock_guard<std::mutex> busy(c->busy);
     auto &eng = cpuEngine();
     auto &st = cpuStream();
     memory src(s.src(), eng, x), dst(s.dst(), eng, y), userW(s.userWeights(), eng, w);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+    if (bias) args.emplace(DNNL_ARG_BIAS, memory(memory::desc({s.oc}, dt::f32, tag::x), eng, bias));
+
+    bool hit = false;
+    WeightSlots::Slot &direct = c->cached.find(filterId, hit);
+    if (winogradEnabled && filterId != 0 && direct.hits >= WINOGRAD_AFTER_HITS) {
+      if (!c->winogradTried) {
+        c->winograd = winogradFor(s, bias != nullptr, act, alpha, s.flops() < SMALL_FLOPS);
+        c->winogradTried = true;
+      }
+      if (WinogradFwd *wg = c->winograd.get()) {
+        bool wHit = false;
+        WeightSlots::Slot &ws = wg->w.find(filterId, wHit);
+        if (!ws.mem) ws.mem = std::make_unique<memory>(wg->weightsMd, eng);
+        if (!wHit) wg->weightsIn.execute(st, userW, *ws.mem);
+        wg->srcIn.execute(st, src, wg->src);
+        args[DNNL_ARG_SRC] = wg->src;
+        args[DNNL_ARG_DST] = wg->dst;
+        args.emplace(DNNL_ARG_WEIGHTS, *ws.mem);
+        wg->prim.execute(st, args);
+        wg->dstOut.execute(st, wg->dst, dst);
+        st.wait();
+        return;
+      }
+    }
     memory weights = userW;
     if (c->w.differs) {
-      c->w.toInternal->execute(st, userW, *c->w.buffer);
-      weights = *c->w.buffer;
+      if (filterId == 0) {
+        c->w.toInternal->execute(st, userW, *c->w.buffer);
+        weights = *c->w.buffer;
+      } else {
+        if (!direct.mem) direct.mem = std::make_unique<memory>(c->w.internal, eng);
+        if (!hit) c->w.toInternal->execute(st, userW, *direct.mem);
+        weights = *direct.mem;
+      }
     }
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
-    if (bias) args.emplace(DNNL_ARG_BIAS, memory(memory::desc({s.oc}, dt::f32, tag::x), eng, bias));
+    args.emplace(DNNL_ARG_WEIGHTS, weights);
     c->prim.execute(st, args);
     st.wait();
   });
@@ -733,6 +878,20 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   return undefinedValue(env);
 }
 
+// setWinograd(on): whether forward convolutions may take their Winograd version (default on).
+napi_value SetWinograd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value v;
+  napi_get_cb_info(env, info, &argc, &v, nullptr, nullptr);
+  bool on = true;
+  if (argc < 1 || napi_get_value_bool(env, v, &on) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "fer native: setWinograd takes a boolean");
+    return nullptr;
+  }
+  winogradEnabled = on;
+  return undefinedValue(env);
+}
+
 napi_value Info(napi_env env, napi_callback_info) {
   napi_value obj, s, num;
   napi_create_object(env, &obj);
@@ -761,9 +920,28 @@ napi_value Info(napi_env env, napi_callback_info) {
   napi_set_named_property(env, obj, "isa", s);
   napi_create_int32(env, omp_get_max_threads(), &num);
   napi_set_named_property(env, obj, "threads", num);
-  size_t cached = fwdCache.size() + bwdDataCache.size() + bwdWeightsCache.size() + poolCache.size();
-  napi_create_int64(env, static_cast<int64_t>(cached), &num);
-  napi_set_named_property(env, obj, "primitives", num);
+  size_t winograd = 0, filters = 0;
+  {
+    std::lock_guard<std::mutex> lock(cacheMutex);
+    size_t cached = fwdCache.size() + bwdDataCache.size() + bwdWeightsCache.size() + poolCache.size();
+    for (auto &kv : fwdCache) {
+      filters += kv.second->cached.filled();
+      if (kv.second->winograd) {
+        winograd++;
+        filters += kv.second->winograd->w.filled();
+      }
+    }
+    napi_create_int64(env, static_cast<int64_t>(cached), &num);
+    napi_set_named_property(env, obj, "primitives", num);
+  }
+  // Forward convolutions with a Winograd version, and filters held in oneDNN's layouts (both kinds).
+  napi_create_int64(env, static_cast<int64_t>(winograd), &num);
+  napi_set_named_property(env, obj, "winograd", num);
+  napi_create_int64(env, static_cast<int64_t>(filters), &num);
+  napi_set_named_property(env, obj, "cachedFilters", num);
+  // The entry points' argument lists: src/backend/native.ts refuses an addon built from other sources.
+  napi_create_int32(env, FER_NATIVE_ABI, &num);
+  napi_set_named_property(env, obj, "abi", num);
   return obj;
 }
 
@@ -775,7 +953,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv2dForward", Conv2dForward}, {"conv2dBackwardData", Conv2dBackwardData},
       {"conv2dBackwardWeights", Conv2dBackwardWeights}, {"matMul", MatMul}, {"pool", Pool},
       {"maxPoolGrad", MaxPoolGrad}, {"avgPoolGrad", AvgPoolGrad}, {"batchNorm", BatchNorm},
-      {"batchNormSums", BatchNormSums}, {"columnSum", ColumnSum}, {"binary", BinaryOp}, {"unary", UnaryOp}, {"setThreads", SetThreads}, {"info", Info},
+      {"batchNormSums", BatchNormSums}, {"columnSum", ColumnSum}, {"binary", BinaryOp}, {"unary", UnaryOp}, {"setThreads", SetThreads},
+      {"setWinograd", SetWinograd}, {"info", Info},
   };
   for (const Fn &f : fns) {
     napi_value fn;

@@ -99,6 +99,71 @@ describeNative('native accelerator kernels match cpu', () => {
     expect(used.FusedConv2D).toBe(1);
   });
 
+  // Inference on fixed weights: from a filter's third call on, forward convolutions that oneDNN's Winograd
+  // kernel covers (3×3, stride 1, channels in blocks of 16; AVX-512) take it, on the filter transformed once and
+  // kept under the filter tensor's id. Checked against cpu on every call, with other filters of the same shape
+  // (a new tensor reusing a disposed one's heap memory must not get the old one's weights) and activations.
+  interface RepeatCase { batch: number; h: number; w: number; inC: number; outC: number; pad: 'same' | 'valid'; activation: 'linear' | 'relu' | 'relu6'; bias: boolean }
+  const REPEATED: RepeatCase[] = [
+    { batch: 8, h: 24, w: 24, inC: 32, outC: 64, pad: 'same', activation: 'relu', bias: true },
+    { batch: 16, h: 12, w: 12, inC: 64, outC: 32, pad: 'same', activation: 'linear', bias: false },
+    { batch: 8, h: 13, w: 11, inC: 16, outC: 48, pad: 'valid', activation: 'relu6', bias: true },
+    { batch: 32, h: 6, w: 6, inC: 32, outC: 32, pad: 'same', activation: 'relu', bias: true },
+    { batch: 1, h: 9, w: 9, inC: 16, outC: 16, pad: 'same', activation: 'relu', bias: true },
+    { batch: 4, h: 48, w: 48, inC: 1, outC: 32, pad: 'same', activation: 'relu', bias: true },
+  ];
+  it.each(REPEATED.map((c) => [`batch ${c.batch}, ${c.h}×${c.w}×${c.inC} → ${c.outC}, 3×3 ${c.pad}, ${c.activation}${c.bias ? ' + bias' : ''}`, c] as const))(
+    'repeated convolutions on fixed and changing filters match cpu: %s', async (_name, c) => {
+      const addon = native.addon!;
+      const x = rnd([c.batch, c.h, c.w, c.inC], 51);
+      const bias = c.bias ? rnd([c.outC], 52) : undefined;
+      const conv = (f: tf.Tensor): tf.Tensor => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: f as tf.Tensor4D, strides: 1, pad: c.pad, bias, activation: c.activation });
+      const seeds = [53, 54, 55];
+      const expected: Float32Array[] = [];
+      await tf.setBackend('cpu');
+      for (const seed of seeds) expected.push(tf.tidy(() => Float32Array.from(conv(rnd([3, 3, c.inC, c.outC], seed)).dataSync())));
+      await tf.setBackend('wasm');
+      const filters = seeds.slice(0, 2).map((seed) => rnd([3, 3, c.inC, c.outC], seed));
+      const winogradBefore = addon.info().winograd;
+      nativeCalls(true);
+      // Filter 0 four times, then 1 (same shape), 0 again, then 1 disposed and 2 made (free to take its memory).
+      const order = [0, 0, 0, 0, 1, 1, 1, 0, 2, 2, 2];
+      for (const [step, k] of order.entries()) {
+        if (step === 8) {
+          filters[1].dispose();
+          filters.push(rnd([3, 3, c.inC, c.outC], seeds[2]));
+        }
+        const got = tf.tidy(() => conv(filters[k]).dataSync());
+        expect(relativeError(got, expected[k])).toBeLessThan(1e-4);
+      }
+      expect(nativeCalls(true).FusedConv2D).toBe(order.length);
+      const flops = 2 * c.batch * c.h * c.w * c.outC * 9 * c.inC;
+      if (addon.info().isa === 'AVX-512' && c.inC % 16 === 0 && c.outC % 16 === 0 && c.batch >= 8 && flops >= 2e7) {
+        expect(addon.info().winograd).toBeGreaterThan(winogradBefore);
+      } else if (c.inC < 16 || c.batch === 1) {
+        expect(addon.info().winograd).toBe(winogradBefore);
+      }
+      tf.dispose([x, bias, filters[0], filters[2]].filter((t): t is tf.Tensor => t !== undefined));
+    });
+
+  it('setWinograd(false) keeps convolutions direct; the results agree', async () => {
+    const addon = native.addon!;
+    const x = rnd([16, 12, 12, 64], 61) as tf.Tensor4D;
+    const f = rnd([3, 3, 64, 64], 62) as tf.Tensor4D;
+    const run = (): Float32Array => tf.tidy(() => Float32Array.from(tf.conv2d(x, f, 1, 'same').dataSync()));
+    addon.setWinograd(false);
+    try {
+      const direct = [run(), run(), run()];
+      expect(direct[2]).toEqual(direct[0]);
+      addon.setWinograd(true);
+      const results = [run(), run(), run()];
+      expect(relativeError(results[2], direct[0])).toBeLessThan(1e-5);
+    } finally {
+      addon.setWinograd(true);
+      tf.dispose([x, f]);
+    }
+  });
+
   it('dilated and explicitly padded convolutions', async () => {
     const used = await matchesCpu(() => {
       const x = rnd([2, 11, 10, 3], 24) as tf.Tensor4D;

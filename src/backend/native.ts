@@ -15,7 +15,7 @@ import { BATCH_NORM_SUMS } from './batchNormGrad';
 
 /** The addon's entry points (see native/fer_onednn.cc). Offsets are bytes into the heap; -1 means none. */
 export interface NativeAddon {
-  conv2dForward(heap: Uint8Array, x: number, filter: number, bias: number, y: number, act: number, alpha: number, ...shape: number[]): void;
+  conv2dForward(heap: Uint8Array, x: number, filter: number, filterId: number, bias: number, y: number, act: number, alpha: number, ...shape: number[]): void;
   conv2dBackwardData(heap: Uint8Array, dy: number, filter: number, dx: number, ...shape: number[]): void;
   conv2dBackwardWeights(heap: Uint8Array, x: number, dy: number, dw: number, ...shape: number[]): void;
   matMul(heap: Uint8Array, a: number, b: number, c: number, bias: number, batch: number, batchA: number, batchB: number,
@@ -29,12 +29,19 @@ export interface NativeAddon {
   binary(heap: Uint8Array, op: number, a: number, aLength: number, b: number, bLength: number, out: number, n: number): void;
   unary(heap: Uint8Array, op: number, x: number, out: number, n: number): void;
   setThreads(n: number): void;
-  info(): { version: string; isa: string; threads: number; primitives: number };
+  setWinograd(on: boolean): void;
+  /**
+   * `primitives`: oneDNN primitives cached; `winograd`: forward convolutions that have a Winograd version;
+   * `cachedFilters`: filters kept in oneDNN's layouts; `abi`: the entry points' version (NATIVE_ABI).
+   */
+  info(): { version: string; isa: string; threads: number; primitives: number; winograd: number; cachedFilters: number; abi: number };
 }
 
 /** Where `npm run build:native` puts the addon (same path from src/backend and dist/backend). */
 export const NATIVE_ADDON_PATH = path.join(__dirname, '..', '..', 'native', 'build', 'fer_onednn.node');
 export const NATIVE_BUILD_HINT = 'apt-get install -y libdnnl-dev && npm run build:native';
+/** The addon's entry-point version this file calls (FER_NATIVE_ABI in native/fer_onednn.cc). */
+export const NATIVE_ABI = 2;
 
 export type NativeLoad = { addon: NativeAddon } | { addon?: undefined; missing: boolean; reason: string };
 
@@ -65,7 +72,8 @@ export function loadNative(): NativeLoad {
       if (setPolicy) delete process.env.OMP_WAIT_POLICY;
     }
     if (typeof addon.conv2dForward !== 'function' || typeof addon.info !== 'function') throw new Error('not fer\'s oneDNN addon (rebuild it)');
-    addon.info();
+    const abi = addon.info().abi;
+    if (abi !== NATIVE_ABI) throw new Error(`built from other sources (interface ${abi ?? 1}, need ${NATIVE_ABI}): rebuild it with npm run build:native`);
     loaded = { addon };
   } catch (e) {
     loaded = { missing: false, reason: `the oneDNN addon failed to load: ${String((e as Error)?.message ?? e).split('\n')[0]}` };
@@ -94,6 +102,15 @@ export function setNativeActive(on: boolean): void {
   active = on;
 }
 
+/**
+ * Whether forward convolutions may switch to oneDNN's Winograd kernel once their filter has been seen twice
+ * (inference; default on). Off: every convolution is direct, as in training (to compare the two).
+ */
+export function setNativeWinograd(on: boolean): void {
+  const native = loadNative();
+  if (native.addon) native.addon.setWinograd(on);
+}
+
 /** How many times each native kernel ran since the last reset (tests check the native path was taken). */
 export function nativeCalls(reset = false): Record<string, number> {
   const out = Object.fromEntries(calls);
@@ -102,6 +119,24 @@ export function nativeCalls(reset = false): Record<string, number> {
 }
 
 const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * An id per tensor data (tfjs' dataId object), new for every tensor: tfjs never changes a tensor's data (a
+ * variable's update gives it a new dataId), so the addon may keep a filter reordered into oneDNN's layout
+ * under this id and reuse it whenever the id comes back (a model's weights, call after call). Heap offsets
+ * cannot serve: a disposed tensor's memory is reused by the next one.
+ */
+const dataIds = new WeakMap<object, number>();
+let lastDataId = 0;
+function dataIdNumber(t: tf.TensorInfo): number {
+  const key = t.dataId as object;
+  let id = dataIds.get(key);
+  if (id === undefined) {
+    id = ++lastDataId;
+    dataIds.set(key, id);
+  }
+  return id;
+}
 
 function offset(backend: WasmBackendLike, t: tf.TensorInfo): number {
   const data = backend.dataIdMap.get(t.dataId);
@@ -218,7 +253,7 @@ function nativeKernels(): Record<string, (args: { inputs: tf.NamedTensorInfoMap;
     const alpha = (attrs.leakyreluAlpha as number | undefined) ?? 0.2;
     return (addon, backend, heap, at) => {
       const y = backend.makeOutput([shape[0], shape[4], shape[5], outC], 'float32');
-      addon.conv2dForward(heap(), at(x), at(filter), bias ? at(bias) : -1, at(y), act, alpha, ...shape);
+      addon.conv2dForward(heap(), at(x), at(filter), dataIdNumber(filter), bias ? at(bias) : -1, at(y), act, alpha, ...shape);
       return y;
     };
   };
