@@ -26,7 +26,7 @@
 namespace {
 
 /** Bumped whenever an entry point's arguments change (native.ts checks it: a stale build must be rebuilt). */
-constexpr int FER_NATIVE_ABI = 2;
+constexpr int FER_NATIVE_ABI = 4;
 
 using dnnl::memory;
 using tag = memory::format_tag;
@@ -864,6 +864,58 @@ napi_value UnaryOp(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Softmax over the last axis (the classifier's output): as tfjs, exp(x − row max) / Σ.
+
+FER_CLONES void softmaxLoop(const float *x, float *y, int64_t rows, int64_t cols) {
+#pragma omp parallel for schedule(static) if (rows * cols >= SMALL_ELEMENTS)
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * cols;
+    float *yr = y + r * cols;
+    float top = xr[0];
+    for (int64_t c = 1; c < cols; c++) top = std::max(top, xr[c]);
+    float sum = 0.f;
+    for (int64_t c = 0; c < cols; c++) {
+      yr[c] = std::exp(xr[c] - top);
+      sum += yr[c];
+    }
+    for (int64_t c = 0; c < cols; c++) yr[c] /= sum;
+  }
+}
+
+// softmax(heap, x, y, rows, cols)
+napi_value Softmax(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!readArgs(env, info, 5, a)) return nullptr;
+  return guarded(env, [&] { softmaxLoop(ptr(a, 1), ptr(a, 2), i64(a, 3), i64(a, 4)); });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Reverse along one axis (TTA's horizontal flip): the tensor as outer × len × inner blocks of 4-byte values.
+
+void reverseLoop(const uint32_t *x, uint32_t *y, int64_t outer, int64_t len, int64_t inner) {
+#pragma omp parallel for schedule(static) if (outer * len * inner >= SMALL_ELEMENTS)
+  for (int64_t o = 0; o < outer; o++) {
+    const uint32_t *xo = x + o * len * inner;
+    uint32_t *yo = y + o * len * inner;
+    if (inner == 1) {
+      for (int64_t i = 0; i < len; i++) yo[len - 1 - i] = xo[i];
+    } else {
+      for (int64_t i = 0; i < len; i++) std::memcpy(yo + (len - 1 - i) * inner, xo + i * inner, sizeof(uint32_t) * inner);
+    }
+  }
+}
+
+// reverse(heap, x, y, outer, len, inner): 4-byte elements
+napi_value Reverse(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!readArgs(env, info, 6, a)) return nullptr;
+  return guarded(env, [&] {
+    const int64_t x = i64(a, 1), y = i64(a, 2);
+    reverseLoop(reinterpret_cast<const uint32_t *>(a.heap + x), reinterpret_cast<uint32_t *>(a.heap + y), i64(a, 3), i64(a, 4), i64(a, 5));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Set-up
 
 napi_value SetThreads(napi_env env, napi_callback_info info) {
@@ -953,7 +1005,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv2dForward", Conv2dForward}, {"conv2dBackwardData", Conv2dBackwardData},
       {"conv2dBackwardWeights", Conv2dBackwardWeights}, {"matMul", MatMul}, {"pool", Pool},
       {"maxPoolGrad", MaxPoolGrad}, {"avgPoolGrad", AvgPoolGrad}, {"batchNorm", BatchNorm},
-      {"batchNormSums", BatchNormSums}, {"columnSum", ColumnSum}, {"binary", BinaryOp}, {"unary", UnaryOp}, {"setThreads", SetThreads},
+      {"batchNormSums", BatchNormSums}, {"columnSum", ColumnSum}, {"binary", BinaryOp}, {"unary", UnaryOp}, {"softmax", Softmax}, {"reverse", Reverse}, {"setThreads", SetThreads},
       {"setWinograd", SetWinograd}, {"info", Info},
   };
   for (const Fn &f : fns) {

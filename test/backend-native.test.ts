@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, loadNative, nativeCalls } from '../src/backend';
+import { setNativeActive } from '../src/backend/native';
 import { trainNet, TrainOptions } from '../src/train/trainer';
 import { readTrainState } from '../src/train/state';
 import { relativeError, tmpDir } from './helpers';
@@ -110,7 +111,7 @@ describeNative('native accelerator kernels match cpu', () => {
     { batch: 8, h: 13, w: 11, inC: 16, outC: 48, pad: 'valid', activation: 'relu6', bias: true },
     { batch: 32, h: 6, w: 6, inC: 32, outC: 32, pad: 'same', activation: 'relu', bias: true },
     { batch: 1, h: 9, w: 9, inC: 16, outC: 16, pad: 'same', activation: 'relu', bias: true },
-    { batch: 4, h: 48, w: 48, inC: 1, outC: 32, pad: 'same', activation: 'relu', bias: true },
+    { batch: 2, h: 48, w: 48, inC: 1, outC: 32, pad: 'same', activation: 'relu', bias: true },
   ];
   it.each(REPEATED.map((c) => [`batch ${c.batch}, ${c.h}×${c.w}×${c.inC} → ${c.outC}, 3×3 ${c.pad}, ${c.activation}${c.bias ? ' + bias' : ''}`, c] as const))(
     'repeated convolutions on fixed and changing filters match cpu: %s', async (_name, c) => {
@@ -270,8 +271,9 @@ describeNative('native accelerator kernels match cpu', () => {
       return [tf.add(a, b), tf.sub(a, b), tf.mul(a, b), tf.div(a, b), tf.sub(b, a), tf.div(b, a)];
     }, 1e-6);
     const native = ['Add', 'Sub', 'Multiply', 'RealDiv'].map((k) => used[k] ?? 0);
-    // 2 Add (one makes b), 2 Sub, 1 Multiply, 2 RealDiv on native; none when the broadcast is not a period.
-    expect(native).toEqual(bShape.length === 4 && bShape[1] === 1 ? [0, 0, 0, 0] : [aShape.length + bShape.length > 0 ? expect.any(Number) : 0, 2, 1, 2]);
+    // 2 Add (one makes b), 2 Sub, 1 Multiply, 2 RealDiv on native; when the broadcast is not a period only the
+    // Add making b (whatever its size: small ops run natively too).
+    expect(native).toEqual(bShape.length === 4 && bShape[1] === 1 ? [1, 0, 0, 0] : [2, 2, 1, 2]);
   });
 
   it('Relu, Square, Neg, Sqrt and Step (the ReLU gradient), NaN kept as tfjs does', async () => {
@@ -281,6 +283,49 @@ describeNative('native accelerator kernels match cpu', () => {
       return [x.relu(), x.square(), x.neg(), tf.abs(x).sqrt(), tf.step(x)].map(finite);
     }, 1e-6);
     expect(used).toEqual(expect.objectContaining({ Relu: 1, Square: 1, Neg: 1, Sqrt: 1, Step: 1 }));
+  });
+
+  it.each([
+    ['a classifier batch', [64, 7], 1],
+    ['rows of a 3-D tensor', [3, 5, 10], 1],
+    ['large logits (the row maximum is subtracted)', [40, 7], 80],
+  ] as [string, number[], number][])('Softmax over the last axis: %s', async (_name, shape, scale) => {
+    const used = await matchesCpu(() => tf.softmax(tf.mul(rnd(shape, 71), scale)), 1e-5);
+    expect(used.Softmax).toBe(1);
+  });
+
+  it.each([
+    ['a horizontal flip of NHWC faces (TTA)', [3, 6, 5, 1], [2], 1],
+    ['a flip of channels-last features', [2, 4, 3, 5], [2], 1],
+    ['the last axis, negative', [4, 7], [-1], 1],
+    ['the first axis', [5, 3, 2], [0], 1],
+    ['an axis and a size-1 axis', [2, 1, 6, 3], [1, 2], 1],
+    ['two axes (left to wasm)', [2, 4, 6, 3], [1, 2], 0],
+  ] as [string, number[], number[], number][])('Reverse: %s, float32 and int32', async (_name, shape, dims, natively) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const used = await matchesCpu(() => [
+      tf.reverse(rnd(shape, 81), dims),
+      tf.cast(tf.reverse(tf.tensor(Array.from({ length: n }, (_, i) => i * 3 - 7), shape, 'int32'), dims), 'float32'),
+    ], 0);
+    expect(used.Reverse ?? 0).toBe(2 * natively);
+  });
+
+  it('small element-wise ops run natively too, with the same bits as wasm', async () => {
+    const a = rnd([64, 7], 72);
+    const b = rnd([7], 73);
+    const ops = (): Float32Array[] => tf.tidy(() => [tf.add(a, b), tf.sub(a, b), tf.mul(a, b), tf.div(a, tf.add(b, 2)), tf.relu(a), tf.sqrt(tf.abs(a))]
+      .map((t) => Float32Array.from(t.dataSync())));
+    nativeCalls(true);
+    const got = ops();
+    expect(nativeCalls(true)).toEqual(expect.objectContaining({ Add: 2, Sub: 1, Multiply: 1, RealDiv: 1, Relu: 1, Sqrt: 1 }));
+    setNativeActive(false);
+    try {
+      expect(ops()).toEqual(got);
+      expect(nativeCalls(true)).toEqual({});
+    } finally {
+      setNativeActive(true);
+      tf.dispose([a, b]);
+    }
   });
 
   it.each([

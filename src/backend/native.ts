@@ -28,6 +28,8 @@ export interface NativeAddon {
   columnSum(heap: Uint8Array, x: number, out: number, rows: number, cols: number, scale: number): void;
   binary(heap: Uint8Array, op: number, a: number, aLength: number, b: number, bLength: number, out: number, n: number): void;
   unary(heap: Uint8Array, op: number, x: number, out: number, n: number): void;
+  softmax(heap: Uint8Array, x: number, y: number, rows: number, cols: number): void;
+  reverse(heap: Uint8Array, x: number, y: number, outer: number, length: number, inner: number): void;
   setThreads(n: number): void;
   setWinograd(on: boolean): void;
   /**
@@ -41,7 +43,7 @@ export interface NativeAddon {
 export const NATIVE_ADDON_PATH = path.join(__dirname, '..', '..', 'native', 'build', 'fer_onednn.node');
 export const NATIVE_BUILD_HINT = 'apt-get install -y libdnnl-dev && npm run build:native';
 /** The addon's entry-point version this file calls (FER_NATIVE_ABI in native/fer_onednn.cc). */
-export const NATIVE_ABI = 2;
+export const NATIVE_ABI = 4;
 
 export type NativeLoad = { addon: NativeAddon } | { addon?: undefined; missing: boolean; reason: string };
 
@@ -187,8 +189,13 @@ function poolShape(xShape: number[], attrs: tf.NamedAttrMap): number[] | undefin
 
 const f32 = (...ts: (tf.TensorInfo | undefined)[]): boolean => ts.every((t) => t === undefined || t.dtype === 'float32');
 
-/** Element-wise ops below this size stay on wasm (a call costs about as much as the work). */
-const ELEMENTWISE_MIN = 1024;
+/**
+ * Element-wise ops of any size run natively: on a threaded wasm backend even a tiny op (a classifier's
+ * 64×7 bias) wakes XNNPACK's thread pool, whose workers then spin: about 1.5 ms of CPU per op (measured:
+ * 1.9 ms of CPU for a [64,7] + [7] Add with 2 wasm threads, 0.33 ms natively, tfjs' overhead included).
+ * The results are the same bits (one IEEE operation per element either way).
+ */
+const ELEMENTWISE_MIN = 1;
 
 /**
  * For a binary op's operand, the period with which it repeats along the output (its size), when it is the
@@ -400,6 +407,36 @@ function nativeKernels(): Record<string, (args: { inputs: tf.NamedTensorInfoMap;
     Mean: reduce(true),
     ...Object.fromEntries(Object.entries(BINARY).map(([name, op]) => [name, binaryKernel(op)])),
     ...Object.fromEntries(Object.entries(UNARY).map(([name, op]) => [name, unaryKernel(op)])),
+    // Softmax over the last axis (the classifier's output; wasm's wakes its thread pool for a few rows).
+    Softmax: ({ inputs, attrs }) => {
+      const { logits } = inputs;
+      if (!logits || !f32(logits) || size(logits.shape) === 0) return undefined;
+      const rank = logits.shape.length;
+      const dims = attrs.dim as number | number[] | undefined;
+      const dim = Array.isArray(dims) ? dims[0] : dims ?? -1;
+      if (dim !== -1 && dim !== rank - 1) return undefined;
+      const cols = logits.shape[rank - 1];
+      return (addon, backend, heap, at) => {
+        const y = backend.makeOutput(logits.shape, 'float32');
+        addon.softmax(heap(), at(logits), at(y), size(logits.shape) / cols, cols);
+        return y;
+      };
+    },
+    // Reverse along one axis of 4-byte values (TTA's flip; wasm's is an element-by-element loop).
+    Reverse: ({ inputs, attrs }) => {
+      const { x } = inputs;
+      if (!x || (x.dtype !== 'float32' && x.dtype !== 'int32') || size(x.shape) === 0) return undefined;
+      const axes = [...new Set(tf.util.parseAxisParam(attrs.dims as number | number[], x.shape))].filter((d) => x.shape[d] > 1);
+      if (axes.length !== 1) return undefined;
+      const axis = axes[0];
+      const outer = size(x.shape.slice(0, axis));
+      const inner = size(x.shape.slice(axis + 1));
+      return (addon, backend, heap, at) => {
+        const y = backend.makeOutput(x.shape, x.dtype);
+        addon.reverse(heap(), at(x), at(y), outer, x.shape[axis], inner);
+        return y;
+      };
+    },
     // A slice that is one contiguous block (e.g. a batch out of a bigger one, as model.predict takes them) is
     // a memory copy; wasm's Slice walks it element by element.
     Slice: ({ inputs, attrs }) => {
