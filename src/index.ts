@@ -43,3 +43,4 @@ export { pickComparedFaces, ComparedSide } from './vision/compare';
 export * from './serve';
 export { TTA_MODES, TtaMode, cropOffsets, modelInputSize, predictViews } from './models/crops';
 export { Sgd, Ema, scheduledLr, SCHEDULES, ScheduleName, RECIPE_DEFAULTS, CropAugment } from './train';
+export { setNativeWinograd } from './backend';
