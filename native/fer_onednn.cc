@@ -14,7 +14,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -198,6 +200,8 @@ struct WeightsBuffer {
  */
 struct WeightSlots {
   static constexpr int SLOTS = 4;
+  /** Slots in use: 4 for the direct layout (a filter's size), 2 for Winograd's (4× bigger). */
+  int capacity = SLOTS;
   struct Slot {
     int64_t id = 0;
     uint64_t used = 0;
@@ -210,7 +214,8 @@ struct WeightSlots {
   /** The slot of `id` (hit: true), or the least recently used one, now holding `id` with nothing reordered yet. */
   Slot &find(int64_t id, bool &hit) {
     Slot *lru = &slots[0];
-    for (Slot &s : slots) {
+    for (int i = 0; i < capacity; i++) {
+      Slot &s = slots[i];
       if (id != 0 && s.id == id) {
         hit = true;
         s.used = ++tick;
@@ -236,12 +241,12 @@ struct WeightSlots {
 /**
  * Winograd F(4×4, 3×3) version of a forward convolution (oneDNN's jit_wino_4x3): about 2.25× fewer multiplies
  * than the direct convolution, on channel-blocked tensors, so the NHWC input and output are reordered around it
- * (into buffers kept here). Its weights transform costs as much as several calls, so it runs only on filters
- * already seen twice (inference on fixed weights; a training step's forward has new weights every time).
+ * (into the shared scratch buffers below). Its weights transform costs as much as several calls, so it runs
+ * only on filters already seen twice (inference on fixed weights; a training step's forward has new weights).
  */
 struct WinogradFwd {
   dnnl::convolution_forward prim;
-  memory src, dst;
+  memory::desc srcMd, dstMd;
   dnnl::reorder srcIn, dstOut;
   memory::desc weightsMd;
   dnnl::reorder weightsIn;
@@ -298,6 +303,29 @@ dnnl::convolution_forward::primitive_desc forwardPd(const ConvShape &s, bool bia
   return dnnl::convolution_forward::primitive_desc(d, attr, cpuEngine());
 }
 
+/** A 64-byte aligned buffer that only grows: the blocked input and output of the Winograd convolutions. */
+struct Scratch {
+  float *data = nullptr;
+  size_t bytes = 0;
+  ~Scratch() { std::free(data); }
+  float *get(size_t want) {
+    if (want > bytes) {
+      std::free(data);
+      bytes = (want + 63) / 64 * 64;
+      data = static_cast<float *>(std::aligned_alloc(64, bytes));
+      if (!data) {
+        bytes = 0;
+        throw std::bad_alloc();
+      }
+    }
+    return data;
+  }
+};
+
+/** One pair for all Winograd convolutions (they run one at a time), as big as the biggest: not one per shape. */
+std::mutex winogradScratchMutex;
+Scratch winogradSrc, winogradDst;
+
 /** Calls of a filter after which the Winograd version takes over (its weights transform is then amortised). */
 constexpr int64_t WINOGRAD_AFTER_HITS = 2;
 
@@ -327,14 +355,15 @@ std::unique_ptr<WinogradFwd> winogradFor(const ConvShape &s, bool bias, int act,
     const size_t f = sizeof(float);
     if (pd.src_desc().get_size() != f * s.n * s.ic * s.ih * s.iw || pd.dst_desc().get_size() != f * s.n * s.oc * s.oh * s.ow) return nullptr;
     auto &eng = cpuEngine();
-    memory src(pd.src_desc(), eng), dst(pd.dst_desc(), eng);
-    return std::unique_ptr<WinogradFwd>(new WinogradFwd{
-        dnnl::convolution_forward(pd), src, dst,
+    std::unique_ptr<WinogradFwd> wg(new WinogradFwd{
+        dnnl::convolution_forward(pd), pd.src_desc(), pd.dst_desc(),
         dnnl::reorder(dnnl::reorder::primitive_desc(eng, s.src(), eng, pd.src_desc())),
         dnnl::reorder(dnnl::reorder::primitive_desc(eng, pd.dst_desc(), eng, s.dst())),
         pd.weights_desc(),
         dnnl::reorder(dnnl::reorder::primitive_desc(eng, s.userWeights(), eng, pd.weights_desc())),
         {}});
+    wg->w.capacity = 2;
+    return wg;
   } catch (const dnnl::error &) {
     return nullptr;  // not implemented for this shape, activation or CPU
   }
@@ -372,8 +401,8 @@ napi_value Conv2dForward(napi_env env, napi_callback_info info) {
     if (bias) args.emplace(DNNL_ARG_BIAS, memory(memory::desc({s.oc}, dt::f32, tag::x), eng, bias));
 
     bool hit = false;
-    WeightSlots::Slot &direct = c->cached.find(filterId, hit);
-    if (winogradEnabled && filterId != 0 && direct.hits >= WINOGRAD_AFTER_HITS) {
+    WeightSlots::Slot *direct = filterId != 0 ? &c->cached.find(filterId, hit) : nullptr;
+    if (winogradEnabled && direct && direct->hits >= WINOGRAD_AFTER_HITS) {
       if (!c->winogradTried) {
         c->winograd = winogradFor(s, bias != nullptr, act, alpha, s.flops() < SMALL_FLOPS);
         c->winogradTried = true;
@@ -383,25 +412,28 @@ napi_value Conv2dForward(napi_env env, napi_callback_info info) {
         WeightSlots::Slot &ws = wg->w.find(filterId, wHit);
         if (!ws.mem) ws.mem = std::make_unique<memory>(wg->weightsMd, eng);
         if (!wHit) wg->weightsIn.execute(st, userW, *ws.mem);
-        wg->srcIn.execute(st, src, wg->src);
-        args[DNNL_ARG_SRC] = wg->src;
-        args[DNNL_ARG_DST] = wg->dst;
+        std::lock_guard<std::mutex> scratch(winogradScratchMutex);
+        memory blockedSrc(wg->srcMd, eng, winogradSrc.get(wg->srcMd.get_size()));
+        memory blockedDst(wg->dstMd, eng, winogradDst.get(wg->dstMd.get_size()));
+        wg->srcIn.execute(st, src, blockedSrc);
+        args[DNNL_ARG_SRC] = blockedSrc;
+        args[DNNL_ARG_DST] = blockedDst;
         args.emplace(DNNL_ARG_WEIGHTS, *ws.mem);
         wg->prim.execute(st, args);
-        wg->dstOut.execute(st, wg->dst, dst);
+        wg->dstOut.execute(st, blockedDst, dst);
         st.wait();
         return;
       }
     }
     memory weights = userW;
     if (c->w.differs) {
-      if (filterId == 0) {
+      if (!direct) {
         c->w.toInternal->execute(st, userW, *c->w.buffer);
         weights = *c->w.buffer;
       } else {
-        if (!direct.mem) direct.mem = std::make_unique<memory>(c->w.internal, eng);
-        if (!hit) c->w.toInternal->execute(st, userW, *direct.mem);
-        weights = *direct.mem;
+        if (!direct->mem) direct->mem = std::make_unique<memory>(c->w.internal, eng);
+        if (!hit) c->w.toInternal->execute(st, userW, *direct->mem);
+        weights = *direct->mem;
       }
     }
     args.emplace(DNNL_ARG_WEIGHTS, weights);
