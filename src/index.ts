@@ -44,3 +44,4 @@ export * from './serve';
 export { TTA_MODES, TtaMode, cropOffsets, modelInputSize, predictViews } from './models/crops';
 export { Sgd, Ema, scheduledLr, SCHEDULES, ScheduleName, RECIPE_DEFAULTS, CropAugment } from './train';
 export { train, ResumeInfo, TrainCallback, CallbackList, TrainLoop, TrainHooks, EpochStartInfo, BatchInfo, EpochEndInfo, SAVED_OPTIONS, RESUMABLE_OPTIONS } from './train';
+export { setNativeWinograd } from './backend';
