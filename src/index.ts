@@ -43,3 +43,5 @@ export { pickComparedFaces, ComparedSide } from './vision/compare';
 export * from './serve';
 export { TTA_MODES, TtaMode, cropOffsets, modelInputSize, predictViews } from './models/crops';
 export { Sgd, Ema, scheduledLr, SCHEDULES, ScheduleName, RECIPE_DEFAULTS, CropAugment } from './train';
+// The net registry: one entry per net ({ id, title, build }); NET_TITLES, buildNet and parseNetList derive from it.
+export { NETS, NetSpec, NetId, NET_IDS, getNet, isNetId } from './models/nets';

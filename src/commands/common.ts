@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { EXIT, FerError, isFerError } from '../util/errors';
+import { EXIT, FerError, InvalidParameterError, isFerError } from '../util/errors';
 import { colorErr } from '../util/log';
 import { BACKEND_NAMES } from '../backend';
 
@@ -9,6 +9,30 @@ export function takeExitCode(): number {
   const c = lastExitCode;
   lastExitCode = EXIT.OK;
   return c;
+}
+
+/**
+ * Library options whose flag is not simply `--` + the name in kebab case (`minFace` → `--min-face`).
+ */
+const FLAG_NAMES: Readonly<Record<string, string>> = {
+  nets: '--net',
+  modelsDir: '--models',
+  durationS: '--duration',
+  dataDir: '--data',
+};
+
+/** The CLI flag for a library option: `minFace` → `--min-face`, `nets` → `--net`. */
+export function flagFor(option: string): string {
+  return FLAG_NAMES[option] ?? `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/**
+ * An error's message as the CLI prints it: library errors that name an option (InvalidParameterError) name its
+ * flag instead, so `minFace 5: …` reads `--min-face 5: …`. Only the first line.
+ */
+export function cliMessage(e: FerError): string {
+  const message = e instanceof InvalidParameterError ? e.messageFor(flagFor) : e.message;
+  return message.split('\n')[0];
 }
 
 /**
@@ -22,7 +46,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
       lastExitCode = typeof code === 'number' ? code : EXIT.OK;
     } catch (e) {
       if (isFerError(e)) {
-        process.stderr.write(`${colorErr.red('fer:')} ${e.message.split('\n')[0]}\n`);
+        process.stderr.write(`${colorErr.red('fer:')} ${cliMessage(e)}\n`);
         lastExitCode = e.exitCode;
       } else {
         throw e;

@@ -4,7 +4,7 @@ import { action, backendOption, examples, intFlag } from './common';
 import { initBackend } from '../backend';
 import { CLASS_NAMES } from '../data/classes';
 import { DEFAULT_PREPARED_DIR, SPLITS, Split, SplitName } from '../data/dataset';
-import { parseNetList } from '../models/nets';
+import { netListText, parseNetList } from '../models/nets';
 import { LoadedNet, loadNets } from '../models/classifier';
 import { SHIPPED_MODELS_DIR } from '../models/checkpoints';
 import { DEFAULT_EVAL_BATCH, ModelReport, reportScores, scoreNets } from '../eval/evaluate';
@@ -173,7 +173,7 @@ export function register(program: Command): void {
     .addOption(new Option('--split <name>', 'split to evaluate (default: test if it has rows, else val — test is empty for the public FER2013 data — else train)')
       .choices([...SPLITS]))
     .addOption(new Option('--models <dir>', 'checkpoints directory from `fer train` (net<k>/best/)').default(SHIPPED_MODELS_DIR, `the models shipped with fer, ${SHIPPED_MODELS_DIR}`))
-    .option('--net <list>', 'nets to evaluate: 1, 2, 3, a list like 1,3, or all (default: every net found in --models)', (v: string) => parseNetList(v) as number[])
+    .option('--net <list>', `nets to evaluate: ${netListText()} (default: every net found in --models)`, (v: string) => parseNetList(v) as number[])
     .option('--confusion', 'print confusion matrices and write them to --out as CSV, JSON, PNG and SVG (default: off)')
     .addOption(new Option('--tta [mode]', 'test-time augmentation, averaging the scores of several views of each face: flip (the face and its mirror; '
       + 'what a bare --tta means), 5crop (centre + 4 corner crops), 10crop (5crop ± mirror). Crops apply to nets trained with --crop; '

@@ -4,7 +4,7 @@ import { EXIT } from '../util/errors';
 import { colorErr, info } from '../util/log';
 import { createProgress } from '../util/progress';
 import { CLASS_NAMES } from '../data/classes';
-import { parseNetList } from '../models/nets';
+import { netListText, parseNetList } from '../models/nets';
 import { DEFAULT_DETECT, DEFAULT_DETECTOR, DETECTOR_ENGINES, DetectorEngine, defaultFraming } from '../vision/detector';
 import { DEFAULT_MARGIN } from '../vision/faces';
 import { expandInputs } from '../vision/inputs';
@@ -36,7 +36,7 @@ export interface ModelFlags {
 export function addModelOptions(cmd: Command, detect: Required<DetectOptions> = DEFAULT_DETECT): Command {
   return cmd
     .addOption(new Option('--models <dir>', 'checkpoints directory with net<k>/best models (from `fer train`)').default(SHIPPED_MODELS_DIR, `the models shipped with fer, ${SHIPPED_MODELS_DIR}`))
-    .option('--net <ids>', 'nets to ensemble: 1, 2, 3, a list like 1,3, or all (default: every trained net found)', parseNetList)
+    .option('--net <ids>', `nets to ensemble: ${netListText()} (default: every trained net found)`, (v: string) => parseNetList(v))
     .option('--tta', 'also classify each face mirrored and average the scores', false)
     .addOption(backendOption())
     .addOption(new Option('--detector <name>', `face detector: auto (= ${DEFAULT_DETECTOR}, a CNN), blazeface, mediapipe-short/-full `

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { FerError, describeFsError } from '../util/errors';
+import { FerError, describeFsError, invalidParameterError, EXIT } from '../util/errors';
 import { recoverDir, writeDirAtomic } from '../util/atomic';
 import { RunLock, acquireLock } from '../util/lock';
 import { FerFolder, checkOutputDir, checkOutputSafety, checkReplaceableDir } from '../util/outputSafety';
@@ -296,11 +296,11 @@ function normalizeOptions(opts: PrepareOptions): typeof DEFAULTS {
     maxExamples: opts.maxExamples ?? DEFAULTS.maxExamples,
     parser: opts.parser ?? DEFAULTS.parser,
   };
-  if (!(o.valFraction >= 0 && o.valFraction < 1)) throw new FerError(`valFraction ${o.valFraction}: expected a number in [0, 1)`);
-  if (!(o.minStd >= 0)) throw new FerError(`minStd ${o.minStd}: expected a number ≥ 0`);
-  if (!Number.isInteger(o.seed)) throw new FerError(`seed ${o.seed}: expected an integer`);
-  if (!Number.isInteger(o.maxExamples) || o.maxExamples < 0) throw new FerError(`maxExamples ${o.maxExamples}: expected an integer ≥ 0`);
-  if (o.parser !== 'auto' && o.parser !== 'csv-parse') throw new FerError(`parser ${String(o.parser)}: expected auto or csv-parse`);
+  if (!(o.valFraction >= 0 && o.valFraction < 1)) throw invalidParameterError('valFraction', 'expected a number in [0, 1)', o.valFraction, EXIT.ERROR);
+  if (!(o.minStd >= 0)) throw invalidParameterError('minStd', 'expected a number ≥ 0', o.minStd, EXIT.ERROR);
+  if (!Number.isInteger(o.seed)) throw invalidParameterError('seed', 'expected an integer', o.seed, EXIT.ERROR);
+  if (!Number.isInteger(o.maxExamples) || o.maxExamples < 0) throw invalidParameterError('maxExamples', 'expected an integer ≥ 0', o.maxExamples, EXIT.ERROR);
+  if (o.parser !== 'auto' && o.parser !== 'csv-parse') throw invalidParameterError('parser', 'expected auto or csv-parse', String(o.parser), EXIT.ERROR);
   return o;
 }
 

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { EXIT, FerError, isFerError } from '../util/errors';
+import { EXIT, InvalidParameterError, invalidParameterError, isFerError } from '../util/errors';
 import { checkOutputSafety, locationKey } from '../util/outputSafety';
 import { Annotation, annotateRgb } from './annotate';
 import { LoadedImage, loadImage, saveRgb } from './image';
@@ -30,11 +30,11 @@ export function planOutputs(files: string[], out: string, relative: Map<string, 
   const asDir = existing ? existing.isDirectory() : slash || ext === '';
   if (!asDir) {
     if (!slash && ext !== '' && !isWritableImagePath(out)) {
-      throw new FerError(`--out ${out}: unknown image type ${ext}; use ${WRITABLE.join(', ')}, or a folder (end it with /)`, EXIT.USAGE);
+      throw invalidParameterError('out', `unknown image type ${ext}; use ${WRITABLE.join(', ')}, or a folder (end it with /)`, out, EXIT.USAGE);
     }
-    if (existing && !existing.isFile()) throw new FerError(`--out ${out}: exists and is not a file or folder`);
+    if (existing && !existing.isFile()) throw invalidParameterError('out', 'exists and is not a file or folder', out, EXIT.ERROR);
     if (files.length > 1) {
-      throw new FerError(`--out ${out} names one image, but there are ${files.length} inputs; give a folder instead (e.g. --out ${out.replace(/\.[^./]*$/, '')}/)`, EXIT.USAGE);
+      throw new InvalidParameterError('out', (n) => `${n('out')} ${out} names one image, but there are ${files.length} inputs; give a folder instead (e.g. ${n('out')} ${out.replace(/\.[^./]*$/, '')}/)`, EXIT.USAGE);
     }
   }
   const used = new Set<string>();
