@@ -90,8 +90,9 @@ export function examples(cmd: Command, lines: string[]): Command {
 /**
  * The first SIGINT/SIGTERM prints `stopping` and calls `onFirst`, which asks the work to wind down and save what it
  * has; a second one exits 130 at once (outputs are atomic, so that is safe too). Returns the uninstaller.
+ * `announce: false` skips the `stopping` line (the command reports the stop itself).
  */
-export function onStopSignals(stopping: string, onFirst: () => void): () => void {
+export function onStopSignals(stopping: string, onFirst: (sig: NodeJS.Signals) => void, opts: { announce?: boolean } = {}): () => void {
   let signalled = false;
   const handler = (sig: NodeJS.Signals): void => {
     if (signalled) {
@@ -99,8 +100,9 @@ export function onStopSignals(stopping: string, onFirst: () => void): () => void
       process.exit(EXIT.INTERRUPTED);
     }
     signalled = true;
-    process.stderr.write(`\n${sig}: ${stopping} (again to quit at once)\n`);
-    onFirst();
+    // `announce: false`: the command says what happened itself once the work has stopped.
+    if (opts.announce !== false) process.stderr.write(`\n${sig}: ${stopping} (again to quit at once)\n`);
+    onFirst(sig);
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);

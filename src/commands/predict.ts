@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { action, backendOption, examples, intFlag, numFlag } from './common';
+import { action, backendOption, examples, intFlag, numFlag, onStopSignals } from './common';
 import { EXIT } from '../util/errors';
 import { colorErr, info } from '../util/log';
 import { createProgress } from '../util/progress';
@@ -136,13 +136,11 @@ async function run(inputs: string[], o: PredictFlags): Promise<number> {
   let done = 0;
   let read = 0;
   const started = performance.now();
-  // Ctrl-C: finish the current image, print what was found and the summary, exit 130. A second one kills.
-  let interrupted = false;
-  const onSignal = () => { interrupted = true; };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Ctrl-C: finish the current image, print what was found and the summary, exit 130. A second one exits at once.
+  const controller = new AbortController();
+  const removeHandlers = onStopSignals('stopping after the current image', () => controller.abort());
   try {
-    for await (const r of predictFiles(files, predictor, { detect: detectOptions(o), outputs })) {
+    for await (const r of predictFiles(files, predictor, { detect: detectOptions(o), outputs, signal: controller.signal })) {
       done++;
       if (r.width > 0) read++; // decoded, whatever happened to --out
       faces += r.faces.length;
@@ -156,15 +154,15 @@ async function run(inputs: string[], o: PredictFlags): Promise<number> {
       if (o.json) all.push(fileResultJson(r));
       writeRows(r, o);
       bar.increment(1, { faces });
-      if (interrupted) break;
+      if (controller.signal.aborted) break;
     }
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    removeHandlers();
     bar.stop();
     predictor.dispose();
     held.forEach((line) => process.stderr.write(`${line}\n`));
   }
+  const interrupted = controller.signal.aborted;
   if (o.json) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
   const total = done + problems.length;
   if (!o.quiet && (total > 1 || interrupted)) {

@@ -1,10 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { FerError, describeFsError, invalidParameterError, EXIT } from '../util/errors';
+import { FerError, describeFsError, invalidParameterError, throwIfAborted, EXIT } from '../util/errors';
 import { recoverDir, writeDirAtomic } from '../util/atomic';
 import { RunLock, acquireLock } from '../util/lock';
 import { FerFolder, checkOutputDir, checkOutputSafety, checkReplaceableDir } from '../util/outputSafety';
-import { createProgress } from '../util/progress';
 import { CLASS_NAMES, ClassName, IMAGE_SIZE, NUM_CLASSES } from './classes';
 import { MANIFEST, SPLITS, Split, SplitName, splitFiles } from './dataset';
 import { encodeNpy, npyHeader } from './npy';
@@ -17,7 +16,18 @@ import { DROP_REASONS, DropReason, DropTally, Drops, SPLIT_USAGE, carveValidatio
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const TOOL_VERSION = (require('../../package.json') as { version: string }).version;
 
-export interface PrepareOptions {
+/** How a caller follows and stops a prepare run: the library draws nothing and logs nothing itself. */
+export interface PrepareHooks {
+  /**
+   * Stops the run: reading ends at the next chunk (or writing at the next split) and the call rejects with an
+   * AbortedError (exit code 130); the output folder is left as it was and no temp files remain.
+   */
+  signal?: AbortSignal;
+  /** Called after each chunk of input is read (about once per MiB). */
+  onProgress?: (p: PrepareProgress) => void;
+}
+
+export interface PrepareOptions extends PrepareHooks {
   /**
    * When the CSV has no PublicTest rows, move this fraction of the cleaned train rows (per class, seeded) to
    * val. 0 (default) leaves val empty. Ignored, with a warning, when PublicTest rows exist.
@@ -35,10 +45,6 @@ export interface PrepareOptions {
   maxExamples?: number;
   /** Record splitting, see CsvParserMode. Default 'auto'. */
   parser?: CsvParserMode;
-  /** Show a progress bar on stderr (only when stderr is a terminal). Default false. */
-  progress?: boolean;
-  /** Called as the input is read (about once per MiB). */
-  onProgress?: (p: PrepareProgress) => void;
 }
 
 export interface PrepareProgress {
@@ -99,21 +105,14 @@ async function parseAndClean(csvPath: string, opts: PrepareOptions): Promise<Par
   let headerSeen = false;
   let rowsRead = 0;
 
-  const bar = opts.progress
-    ? createProgress(src.info.bytes, ' prepare {bar} {percentage}% | {mb}/{totalMb} MB | {rows} rows | {rate} rows/s | ETA {eta_formatted}', {
-      payload: { mb: '0', totalMb: megabytes(src.info.bytes), rows: 0, rate: 0 },
-    })
-    : undefined;
-  const started = Date.now();
   const report = (): void => {
-    const p = { bytesRead: src.bytesRead(), totalBytes: src.info.bytes, rows: rowsRead };
-    opts.onProgress?.(p);
-    bar?.update(p.bytesRead, { mb: megabytes(p.bytesRead), totalMb: megabytes(p.totalBytes), rows: p.rows, rate: Math.round(p.rows / Math.max(0.001, (Date.now() - started) / 1000)) });
+    opts.onProgress?.({ bytesRead: src.bytesRead(), totalBytes: src.info.bytes, rows: rowsRead });
   };
 
   async function* checked(): AsyncGenerator<Buffer> {
     let first = true;
     for await (const chunk of src.chunks) {
+      throwIfAborted(opts.signal);
       if (first) {
         first = false;
         // A NUL byte never occurs in a text CSV: say "binary" instead of quoting garbage as a header.
@@ -177,9 +176,9 @@ async function parseAndClean(csvPath: string, opts: PrepareOptions): Promise<Par
   try {
     await readCsvRecords(checked(), sink, csvPath, o.parser);
   } finally {
-    bar?.stop();
     src.close();
   }
+  throwIfAborted(opts.signal);
   if (!headerSeen) throw new FerError(`${csvPath}: no CSV header (expected emotion,pixels,Usage)`);
   if (rowsRead === 0) throw new FerError(`${csvPath}: no data rows after the header`);
 
@@ -263,6 +262,7 @@ async function prepareLocked(csvPath: string, opts: PrepareOptions & { out: stri
   checkReplaceableDir(opts.out, '--out', PREPARED_FOLDER);
   await writeDirAtomic(opts.out, async (tmp) => {
     for (const s of SPLITS) {
+      throwIfAborted(opts.signal);
       const files = splitFiles(tmp, s);
       writeImagesNpy(files.images, store, order[s]);
       writeWhole(files.labels, encodeNpy({ dtype: 'uint8', shape: [order[s].length], data: labelsOf(store, order[s]) }));
@@ -281,6 +281,7 @@ async function prepareLocked(csvPath: string, opts: PrepareOptions & { out: stri
         }
       }
     }
+    throwIfAborted(opts.signal);
     writeWhole(path.join(tmp, MANIFEST), JSON.stringify(report, null, 2) + '\n');
   });
   return report;
@@ -329,10 +330,6 @@ function quote(bytes: Buffer): string {
   let s = bytes.toString('utf8').replace(/[\u0000-\u001f\u007f]/g, '?');
   if (s.length > 40) s = `${s.slice(0, 37)}...`;
   return `'${s}'`;
-}
-
-function megabytes(bytes: number): string {
-  return (bytes / 1e6).toFixed(1);
 }
 
 function labelsOf(store: RowStore, rows: Int32Array): Uint8Array {

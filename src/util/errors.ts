@@ -55,6 +55,19 @@ export function invalidParameterError(name: string, expected: string, actual?: u
   return new InvalidParameterError(name, (n) => `${n(name)}${actual === undefined ? '' : ` ${String(actual)}`}: ${expected}`, exitCode);
 }
 
+/** A library call stopped by its AbortSignal; exit code INTERRUPTED (130). */
+export class AbortedError extends FerError {
+  constructor(message = 'interrupted') {
+    super(message, EXIT.INTERRUPTED);
+    this.name = 'AbortedError';
+  }
+}
+
+/** Throw an AbortedError when `signal` has been aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortedError();
+}
+
 export function isFerError(e: unknown): e is FerError {
   return e instanceof FerError;
 }

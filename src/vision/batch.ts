@@ -73,6 +73,8 @@ export interface PredictFilesOptions {
   detect?: DetectOptions;
   /** Annotated image path for each input (see planOutputs); inputs not in the map get none. */
   outputs?: Map<string, string>;
+  /** Stops the batch after the current image: no further result is yielded and no further file is read. */
+  signal?: AbortSignal;
 }
 
 export function annotationsFor(faces: FacePrediction[]): Annotation[] {
@@ -105,20 +107,21 @@ const LOOKAHEAD = 2;
 /**
  * Detect and classify every face in each file, in order, one result per file. The next images are decoded
  * and detected (off the main thread, see createPredictor's detectInWorker) while the current one is
- * classified. Unreadable files give a result with `error` and the batch goes on.
+ * classified. Unreadable files give a result with `error` and the batch goes on. `signal` stops it after the
+ * current image.
  */
 export async function* predictFiles(files: string[], predictor: Predictor, opts: PredictFilesOptions = {}): AsyncGenerator<FileResult> {
   const queue: Promise<Staged>[] = [];
   let started = 0;
   const fill = () => {
-    while (queue.length < LOOKAHEAD && started < files.length) {
+    while (queue.length < LOOKAHEAD && started < files.length && !opts.signal?.aborted) {
       const p = stage(files[started++], predictor, opts.detect);
       p.catch(() => undefined); // handled when awaited; avoid an unhandled rejection meanwhile
       queue.push(p);
     }
   };
   fill();
-  while (queue.length > 0) {
+  while (queue.length > 0 && !opts.signal?.aborted) {
     const s = await (queue.shift() as Promise<Staged>);
     fill();
     if (!s.img || !s.boxes) {
