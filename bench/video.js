@@ -20,31 +20,17 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { arg, load, median } = require('./util');
+const { arg, load, median, fer, randomModels } = require('./util');
 
 const ROOT = path.join(__dirname, '..');
-const dist = path.join(ROOT, 'dist');
-const { saveModelDir } = require(path.join(dist, 'models', 'io'));
-const { bestModelDir } = require(path.join(dist, 'models', 'checkpoints'));
-const { createPredictor } = require(path.join(dist, 'vision', 'predict'));
-const { rgbToGray, cropFaces } = require(path.join(dist, 'vision', 'faces'));
-const { annotateRgb } = require(path.join(dist, 'vision', 'annotate'));
-const { processVideo, VIDEO_DEFAULTS, FrameDecoder, VideoEncoder, findFfmpeg, findFfprobe, probeVideo, resolveSource, ffmpegFeatures } = require(path.join(dist, 'video'));
+const {
+  createPredictor, rgbToGray, cropFaces, annotateRgb,
+  processVideo, VIDEO_DEFAULTS, FrameDecoder, VideoEncoder, findFfmpeg, findFfprobe, probeVideo, resolveSource, ffmpegFeatures,
+} = fer();
 
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 const f1 = (v) => v.toFixed(1);
 const f2 = (v) => v.toFixed(2);
-
-async function randomModels(nets) {
-  const { buildNet } = require(path.join(dist, 'models', 'nets'));
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-bench-models-'));
-  for (const id of nets) {
-    const model = buildNet(id, id);
-    await saveModelDir(model, bestModelDir(dir, id));
-    model.dispose();
-  }
-  return dir;
-}
 
 async function main() {
   const shared = process.env.FER_SHARED ?? path.join(ROOT, '..', 'shared');

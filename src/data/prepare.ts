@@ -245,7 +245,23 @@ export async function prepareInMemory(csvPath: string, opts: PrepareOptions = {}
 
 /**
  * Prepare the CSV into `opts.out` (layout in dataset.ts) and write manifest.json (= the returned report).
- * The directory appears complete or not at all; an existing prepared dataset there is replaced.
+ * The directory appears complete or not at all; an existing prepared dataset there is replaced. Nothing is
+ * printed: progress comes through `onProgress`, and `signal` stops the run (AbortedError, nothing written).
+ *
+ * @example
+ * ```ts
+ * import { prepareDataset, loadPreparedSplit } from 'fer';
+ *
+ * const controller = new AbortController();
+ * process.once('SIGINT', () => controller.abort());
+ * const report = await prepareDataset('data/fer2013.csv.gz', {
+ *   out: 'data/prepared',
+ *   signal: controller.signal,
+ *   onProgress: (p) => console.error(`${(100 * p.bytesRead / p.totalBytes).toFixed(0)}% · ${p.rows} rows`),
+ * });
+ * console.log(report.rows.kept, 'faces kept;', report.splits.val.count, 'in val');
+ * const val = loadPreparedSplit('data/prepared', 'val'); // { images: Uint8Array, labels, count }
+ * ```
  */
 export async function prepareDataset(csvPath: string, opts: PrepareOptions & { out: string; chart?: boolean }): Promise<PrepareReport> {
   const lock = openOutputDir(csvPath, opts.out);
