@@ -10,7 +10,7 @@
 //   node bench/predict.js [--images N] [--models DIR] [--nets 1,2,3] [--backend NAME] [--detector auto|haar|…] [--tta]
 //                        [--detectors blazeface,haar] [--no-detection]
 //
-// Without --models it times random-weight nets of the real architectures (src/models buildNet): the same
+// Without --models it times random-weight nets of the real architectures (the net registry, NETS): the same
 // compute as trained ones.
 
 const fs = require('fs');

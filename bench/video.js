@@ -12,7 +12,7 @@
 //                      [--detectors blazeface,haar]
 //                      [--no-worker]   (detect on the main thread, to see what the worker buys)
 //
-// Without --models it times random-weight nets of the real architectures (src/models buildNet): the same
+// Without --models it times random-weight nets of the real architectures (the net registry, NETS): the same
 // compute as trained ones. Decode and encode run in ffmpeg processes in parallel with the JavaScript stages,
 // so they are timed alone first; in the end-to-end runs, "decode wait"/"encode wait" is the time the JS
 // thread waited for them (≈ 0 when they keep up).

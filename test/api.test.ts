@@ -80,6 +80,18 @@ describe('errors name the option in the library and the flag in the CLI', () => 
     expect(r.status).toBe((err as FerError).exitCode);
     expect(r.status).toBe(EXIT.ERROR);
   });
+
+  it('an output refusal names the `out` option in prepareDataset and --out in fer prepare', async () => {
+    const csv = writeCsv(mixedRows().rows);
+    const file = path.join(tmpDir('fer-api-out-'), 'a-file');
+    fs.writeFileSync(file, 'x');
+    const err = await prepareDataset(csv, { out: file }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidParameterError);
+    expect((err as Error).message).toBe(`out ${file}: exists and is not a directory`);
+    const r = runFer(['prepare', csv, '--out', file, '-q']);
+    expect(r.stderr).toBe(`fer: --out ${file}: exists and is not a directory\n`);
+    expect(r.status).toBe((err as FerError).exitCode);
+  });
 });
 
 /** A report with the run-dependent parts (timings, the confusion folder) replaced, as JSON. */

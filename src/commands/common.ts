@@ -19,6 +19,7 @@ const FLAG_NAMES: Readonly<Record<string, string>> = {
   modelsDir: '--models',
   durationS: '--duration',
   dataDir: '--data',
+  confusionDir: '--out',
 };
 
 /** The CLI flag for a library option: `minFace` → `--min-face`, `nets` → `--net`. */

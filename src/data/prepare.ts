@@ -275,7 +275,7 @@ export async function prepareDataset(csvPath: string, opts: PrepareOptions & { o
 async function prepareLocked(csvPath: string, opts: PrepareOptions & { out: string; chart?: boolean }): Promise<PrepareReport> {
   const { store, order, report } = await parseAndClean(csvPath, opts);
   // Checked again: minutes may have passed since the start.
-  checkReplaceableDir(opts.out, '--out', PREPARED_FOLDER);
+  checkReplaceableDir(opts.out, { option: 'out' }, PREPARED_FOLDER);
   await writeDirAtomic(opts.out, async (tmp) => {
     for (const s of SPLITS) {
       throwIfAborted(opts.signal);
@@ -354,7 +354,7 @@ function labelsOf(store: RowStore, rows: Int32Array): Uint8Array {
   return out;
 }
 
-/** What `fer prepare` writes in its --out folder: only such a folder is ever replaced. */
+/** What `fer prepare` writes in its output folder (`out`): only such a folder is ever replaced. */
 export const PREPARED_FOLDER: FerFolder = {
   kind: 'a prepared dataset',
   marker: MANIFEST,
@@ -366,19 +366,19 @@ export const PREPARED_FOLDER: FerFolder = {
 };
 
 /**
- * Refuse, before reading a byte of input, an --out that could not be written, that holds an input, or that holds
+ * Refuse, before reading a byte of input, an `out` that could not be written, that holds an input, or that holds
  * anything but a prepared dataset fer wrote (replacing it would delete the user's files). Takes the run lock and
  * repairs a crashed run's interrupted swap first.
  */
 function openOutputDir(csvPath: string, out: string): RunLock {
-  checkOutputSafety([{ path: csvPath, what: 'input' }], [{ path: out, what: '--out', kind: 'dir' }]);
-  checkOutputDir(out, '--out');
+  checkOutputSafety([{ path: csvPath, what: 'input' }], [{ path: out, what: { option: 'out' }, kind: 'dir' }]);
+  checkOutputDir(out, { option: 'out' });
   const lock = acquireLock(out, `fer prepare --out ${out}`);
   try {
     recoverDir(out, (dir) => {
       try { return PREPARED_FOLDER.isFerMarker(fs.readFileSync(path.join(dir, MANIFEST), 'utf8')); } catch { return false; }
     });
-    checkReplaceableDir(out, '--out', PREPARED_FOLDER);
+    checkReplaceableDir(out, { option: 'out' }, PREPARED_FOLDER);
   } catch (e) {
     lock.release();
     throw e;

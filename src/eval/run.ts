@@ -132,7 +132,7 @@ export async function evaluate(opts: EvaluateOptions = {}, hooks: EvaluateHooks 
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw invalidParameterError('batchSize', 'expected an integer ≥ 1', batchSize);
   const tta = ttaMode(opts.tta);
   // Before minutes of work: the confusion files' folder must be writable, and not a file.
-  if (opts.confusionDir !== undefined) checkOutputDir(opts.confusionDir, 'confusionDir');
+  if (opts.confusionDir !== undefined) checkOutputDir(opts.confusionDir, { option: 'confusionDir' });
   const backend = await initBackend(opts.backend ?? 'auto');
   throwIfAborted(signal);
   // Models first: a missing checkpoint is reported before a CSV is parsed for seconds.

@@ -184,8 +184,8 @@ function validate(o: ProcessVideoOptions): void {
 export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult> {
   validate(o);
   // No output may be the input or another output (src/util/outputSafety.ts).
-  checkOutputSafety([{ path: o.input, what: 'input' }], [{ path: o.output ?? '', what: 'output video' }, { path: o.csv ?? '', what: '--csv' },
-    { path: o.jsonl ?? '', what: '--jsonl' }, { path: o.summaryJson ?? '', what: '--summary-json' }]);
+  checkOutputSafety([{ path: o.input, what: 'input' }], [{ path: o.output ?? '', what: 'output video' }, { path: o.csv ?? '', what: { option: 'csv' } },
+    { path: o.jsonl ?? '', what: { option: 'jsonl' } }, { path: o.summaryJson ?? '', what: { option: 'summaryJson' } }]);
   const every = o.every ?? VIDEO_DEFAULTS.every;
   const alpha = o.smooth ?? VIDEO_DEFAULTS.smooth;
   const detectOpts: DetectOptions = { ...VIDEO_DEFAULTS.detect, ...Object.fromEntries(Object.entries(o.detect ?? {}).filter(([, v]) => v !== undefined)) };

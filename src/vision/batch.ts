@@ -52,7 +52,7 @@ export function planOutputs(files: string[], out: string, relative: Map<string, 
     used.add(locationKey(target));
     plan.set(file, target);
   }
-  checkOutputSafety(files.map((f) => ({ path: f, what: 'input' })), [...plan.values()].map((t) => ({ path: t, what: '--out' })));
+  checkOutputSafety(files.map((f) => ({ path: f, what: 'input' })), [...plan.values()].map((t) => ({ path: t, what: { option: 'out' } })));
   return plan;
 }
 
