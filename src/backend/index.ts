@@ -210,8 +210,17 @@ const STARTERS: Record<BackendName, (o: BackendOptions) => Promise<Partial<Backe
 
 /**
  * Select and initialise the compute backend. `requested` is a flag value: 'auto' (default) takes the fastest
- * one present (tensorflow, webgpu, wasm, cpu in that order); a name forces it, and a missing one is a
+ * one present (tensorflow, webgpu, native, wasm, cpu in that order); a name forces it, and a missing one is a
  * FerError saying how to install it. The environment variable FER_BACKEND overrides 'auto'.
+ *
+ * @example
+ * ```ts
+ * import { initBackend } from 'fer';
+ *
+ * const info = await initBackend('auto', { threads: 2 });
+ * console.log(info.name, info.description);   // e.g. wasm 'wasm (XNNPACK, SIMD, 2 threads, fast conv gradients)'
+ * if (info.skipped.length > 0) console.log('passed over:', info.skipped.join('; '));
+ * ```
  */
 export async function initBackend(requested: string = 'auto', options: BackendOptions = {}): Promise<BackendInfo> {
   const fromEnv = requested === 'auto' && Boolean(process.env.FER_BACKEND);

@@ -260,7 +260,8 @@ export async function prepareInMemory(csvPath: string, opts: PrepareOptions = {}
  *   onProgress: (p) => console.error(`${(100 * p.bytesRead / p.totalBytes).toFixed(0)}% · ${p.rows} rows`),
  * });
  * console.log(report.rows.kept, 'faces kept;', report.splits.val.count, 'in val');
- * const val = loadPreparedSplit('data/prepared', 'val'); // { images: Uint8Array, labels, count }
+ * const val = loadPreparedSplit('data/prepared', 'val'); // { images: Uint8Array (n×48×48), labels, count }
+ * console.log(val.count === report.splits.val.count);
  * ```
  */
 export async function prepareDataset(csvPath: string, opts: PrepareOptions & { out: string; chart?: boolean }): Promise<PrepareReport> {

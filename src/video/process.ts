@@ -180,6 +180,21 @@ function validate(o: ProcessVideoOptions): void {
  * Find, track and classify every face in every frame of a video; write an annotated copy (same frames,
  * timestamps and audio) and per-face rows. Decoding and encoding run in ffmpeg processes in parallel with
  * detection and classification here.
+ *
+ * @example
+ * ```ts
+ * import { processVideo } from 'fer';
+ *
+ * const controller = new AbortController();
+ * process.once('SIGINT', () => controller.abort());       // Ctrl-C: finish the outputs with the frames so far
+ * const result = await processVideo({
+ *   input: 'in.mp4', output: 'out.mp4', csv: 'faces.csv', summaryJson: 'summary.json',
+ *   every: 2, signal: controller.signal,                   // detect every 2nd frame, track in between
+ *   onFrame: (p) => process.stderr.write(`\r${p.frames} frames, ${p.fps.toFixed(1)} fps`),
+ * });
+ * for (const t of result.tracks) console.log(`#${t.trackId}: ${t.dominant} for ${t.seconds.toFixed(1)} s`);
+ * if (result.interrupted) console.log(`stopped after ${result.frames} frames`);
+ * ```
  */
 export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult> {
   validate(o);

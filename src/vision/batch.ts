@@ -109,6 +109,22 @@ const LOOKAHEAD = 2;
  * and detected (off the main thread, see createPredictor's detectInWorker) while the current one is
  * classified. Unreadable files give a result with `error` and the batch goes on. `signal` stops it after the
  * current image.
+ *
+ * @example
+ * ```ts
+ * import * as fs from 'fs';
+ * import { createPredictor, planOutputs, predictFiles } from 'fer';
+ *
+ * const predictor = await createPredictor({ detectInWorker: true });   // detect the next image meanwhile
+ * const files = ['a.jpg', 'b.png'];
+ * fs.mkdirSync('annotated', { recursive: true });
+ * const outputs = planOutputs(files, 'annotated/');                    // annotated copies, never an input
+ * for await (const r of predictFiles(files, predictor, { outputs })) {
+ *   if (r.error) console.error(`${r.file}: ${r.error}`);
+ *   else console.log(`${r.file}: ${r.faces.map((f) => f.label).join(', ') || 'no face'} (${r.ms.toFixed(0)} ms)`);
+ * }
+ * predictor.dispose();
+ * ```
  */
 export async function* predictFiles(files: string[], predictor: Predictor, opts: PredictFilesOptions = {}): AsyncGenerator<FileResult> {
   const queue: Promise<Staged>[] = [];

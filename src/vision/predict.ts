@@ -86,6 +86,18 @@ export function confidenceOf(p: FacePrediction): number {
 /**
  * Load backend, models and detector. Throws a FerError (naming how to get models) when there are none.
  * One warm-up inference runs here so the first image is not slowed by kernel set-up.
+ *
+ * @example
+ * ```ts
+ * import { createPredictor, loadImage } from 'fer';
+ *
+ * const predictor = await createPredictor({ nets: [1, 3], tta: true });   // the shipped models, nets 1 and 3
+ * const img = await loadImage('photo.jpg');                                // { rgb, gray, width, height }
+ * for (const face of predictor.predictGray(img.gray, img.width, img.height, { minFace: 32 })) {
+ *   console.log(face.box, face.label, face.scores[face.label]);            // box in image pixels, 7 scores
+ * }
+ * predictor.dispose();
+ * ```
  */
 export async function createPredictor(opts: PredictorOptions = {}): Promise<Predictor> {
   const given = typeof opts.detector === 'object' ? opts.detector : undefined;
