@@ -25,7 +25,8 @@ export interface NetSpec {
  * ```ts
  * import { NETS } from 'fer';
  * for (const net of NETS) console.log(`net${net.id}: ${net.title}`);
- * const model = NETS[2].build({ seed: 1, width: 0.5 }); // net 3 at half width
+ * const model = NETS[2].build({ seed: 1, width: 0.5 }); // net 3 at half width, fresh weights
+ * model.summary();
  * ```
  */
 export const NETS = [
