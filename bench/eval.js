@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 /* eslint-disable no-console */
 // `npm run bench:eval`: evaluation throughput (images/s) per net and for the ensemble, with and without
-// flip TTA, through the same code path as `fer eval` (scoreNets + reportScores), on random-weight nets of the
-// real architectures (src/models buildNet) and random faces, on every available backend (the native oneDNN
-// accelerator and plain wasm side by side), then the same nets in PyTorch on CPU (bench/eval_pytorch.py, when
-// /usr/bin/python3 has torch) with the same threads. Prints numbers and ratios; asserts nothing.
+// flip TTA, through the same code path as `fer eval` (loadNets' batch-norm folding, scoreNets + reportScores),
+// on random-weight nets of the real architectures (src/models buildNet) and random faces, on every available
+// backend (the native oneDNN accelerator and plain wasm side by side), then the same nets in PyTorch on CPU
+// (bench/eval_pytorch.py, when /usr/bin/python3 has torch) with the same threads, both as model.eval() runs
+// them and with its batch-norms folded too (fuse_modules). Prints numbers and ratios; asserts nothing.
 //
 //   node bench/eval.js [--images N] [--batch B] [--backends native,wasm] [--backend NAME] [--nets 1,2,3]
-//                      [--batches 64,256] [--threads N] [--no-pytorch]
+//                      [--batches 64,256] [--threads N] [--no-fold] [--no-pytorch]
+//
+// --no-fold: the nets as trained (batch-norm and ReLU as separate layers), PyTorch unfolded only.
 //
 // Defaults: 3589 images (the size of FER2013's PublicTest split, what `fer eval --split val` sees), batch 256.
 
@@ -25,7 +28,20 @@ const { scoreNets, reportScores } = require(path.join(dist, 'eval', 'evaluate'))
 function builder() {
   try {
     const { buildNet } = require(path.join(dist, 'models', 'nets'));
-    if (typeof buildNet === 'function') return { kind: 'real architectures (src/models buildNet)', build: (id) => buildNet(id, id) };
+    const { foldForInference } = require(path.join(dist, 'models', 'fold'));
+    if (typeof buildNet === 'function') {
+      if (!FOLD) return { kind: 'real architectures (src/models buildNet), not folded (--no-fold)', build: (id) => buildNet(id, id) };
+      // As loadNets does for `fer eval`: batch-norm folded into the convolutions, dropout removed.
+      return {
+        kind: 'real architectures (src/models buildNet), folded as fer eval loads them',
+        build: (id) => {
+          const model = buildNet(id, id);
+          const folded = foldForInference(model);
+          if (folded !== model) model.dispose();
+          return folded;
+        },
+      };
+    }
   } catch { /* not built yet */ }
   return {
     kind: 'stand-in CNN (src/models/nets not available)',
@@ -54,6 +70,8 @@ function randomSplit(count) {
   return { images, labels, count };
 }
 
+const FOLD = !process.argv.includes('--no-fold');
+
 const fmt = (v) => (v >= 100 ? Math.round(v).toString() : v.toFixed(1));
 
 /**
@@ -69,7 +87,7 @@ function pytorchEnv() {
 function pytorch(netIds, count, batchSize, threads) {
   if (process.argv.includes('--no-pytorch')) return { skipped: '--no-pytorch' };
   const r = spawnSync('/usr/bin/python3', [path.join(__dirname, 'eval_pytorch.py'), '--nets', netIds.join(','), '--images', String(count),
-    '--batch', String(batchSize), '--threads', String(threads)], { encoding: 'utf8', timeout: 30 * 60 * 1000, env: pytorchEnv() });
+    '--batch', String(batchSize), '--threads', String(threads), '--fold', FOLD ? 'both' : 'no'], { encoding: 'utf8', timeout: 30 * 60 * 1000, env: pytorchEnv() });
   if (r.error) return { skipped: `/usr/bin/python3: ${r.error.code ?? r.error.message}` };
   if (r.status === 3) return { skipped: r.stderr.trim() || 'torch not installed' };
   if (r.status !== 0) return { skipped: `eval_pytorch.py failed: ${r.stderr.trim().split('\n').slice(-1)[0]}` };
@@ -160,15 +178,18 @@ async function main() {
     console.log(`\nPyTorch baseline skipped: ${torch.skipped} (apt-get install -y python3-torch; it runs under /usr/bin/python3)`);
     return;
   }
-  console.log(`\nPyTorch ${torch.rows[0]?.torch ?? ''} on CPU (${torch.rows[0]?.threads} threads, OMP_WAIT_POLICY=${pytorchEnv().OMP_WAIT_POLICY}), same nets and faces, batch ${batchSize}:`);
-  console.log('  model  TTA   img/s (/CPU-s)   load');
-  for (const p of torch.rows) console.log(`  ${p.net.padEnd(5)}  ${p.tta ? 'yes' : 'no '}  ${fmt(p.imagesPerSecond).padStart(6)} (${fmt(count / p.cpuSeconds).padStart(6)})   ${p.load}`);
-  console.log('\nours / PyTorch by wall time (and by CPU time); goal: inference ≥ 1.5×:');
-  for (const m of measured) {
-    for (const r of m.rows) {
-      const p = torch.rows.find((t) => t.net === r.name && t.tta === r.tta);
-      if (!p) continue;
-      console.log(`  ${m.backend.padEnd(7)} ${r.name.padEnd(5)} TTA ${r.tta ? 'yes' : 'no '}  ${(r.imagesPerSecond / p.imagesPerSecond).toFixed(2)}× (${(r.imagesPerCpuSecond / (count / p.cpuSeconds)).toFixed(2)}×)`);
+  console.log(`\nPyTorch ${torch.rows[0]?.torch ?? ''} on CPU (${torch.rows[0]?.threads} threads, OMP_WAIT_POLICY=${pytorchEnv().OMP_WAIT_POLICY}), same nets and faces, batch ${batchSize}`
+    + ` (model.eval()${FOLD ? '; folded: batch-norm fused into the layers by fuse_modules' : ''}):`);
+  console.log('  model  TTA  folded   img/s (/CPU-s)   load');
+  for (const p of torch.rows) console.log(`  ${p.net.padEnd(5)}  ${p.tta ? 'yes' : 'no '}  ${p.folded ? 'yes' : 'no '}     ${fmt(p.imagesPerSecond).padStart(6)} (${fmt(count / p.cpuSeconds).padStart(6)})   ${p.load}`);
+  for (const folded of FOLD ? [false, true] : [false]) {
+    console.log(`\nours${FOLD ? ' (folded, as fer eval)' : ' (not folded)'} / PyTorch${folded ? ' folded' : ' model.eval()'} by wall time (and by CPU time); goal: inference ≥ 1.5×:`);
+    for (const m of measured) {
+      for (const r of m.rows) {
+        const p = torch.rows.find((t) => t.net === r.name && t.tta === r.tta && Boolean(t.folded) === folded);
+        if (!p) continue;
+        console.log(`  ${m.backend.padEnd(7)} ${r.name.padEnd(5)} TTA ${r.tta ? 'yes' : 'no '}  ${(r.imagesPerSecond / p.imagesPerSecond).toFixed(2)}× (${(r.imagesPerCpuSecond / (count / p.cpuSeconds)).toFixed(2)}×)`);
+      }
     }
   }
 }

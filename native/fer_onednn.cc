@@ -4,7 +4,8 @@
 // filters are tfjs' (kH, kW, inC, outC) = oneDNN's hwio. Every entry point takes the heap (a Uint8Array over
 // the wasm memory) and byte offsets into it, so nothing is copied between JavaScript and C++.
 //
-// Primitives are created once per shape and kept (oneDNN's JIT code generation costs far more than a call).
+// Primitives are created once per shape and kept (oneDNN's JIT code generation costs far more than a call), and
+// so are filters reordered into their layout (per filter tensor: see WeightSlots).
 
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -13,7 +14,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,6 +26,9 @@
 #include <dnnl.hpp>
 
 namespace {
+
+/** Bumped whenever an entry point's arguments change (native.ts checks it: a stale build must be rebuilt). */
+constexpr int FER_NATIVE_ABI = 4;
 
 using dnnl::memory;
 using tag = memory::format_tag;
@@ -186,10 +192,75 @@ struct WeightsBuffer {
   }
 };
 
+/**
+ * Weights reordered into a primitive's layout, kept per filter tensor: fer passes an id that is new for every
+ * tfjs tensor (tfjs tensors never change their data, and a variable's update is a new tensor), so an id seen
+ * again has the same weights. A few filters per primitive (models sharing a layer shape, an ensemble), the
+ * least recently used replaced; id 0 is never cached. `hits` counts the calls after the first.
+ */
+struct WeightSlots {
+  static constexpr int SLOTS = 4;
+  /** Slots in use: 4 for the direct layout (a filter's size), 2 for Winograd's (4× bigger). */
+  int capacity = SLOTS;
+  struct Slot {
+    int64_t id = 0;
+    uint64_t used = 0;
+    int64_t hits = 0;
+    std::unique_ptr<memory> mem;
+  };
+  Slot slots[SLOTS];
+  uint64_t tick = 0;
+
+  /** The slot of `id` (hit: true), or the least recently used one, now holding `id` with nothing reordered yet. */
+  Slot &find(int64_t id, bool &hit) {
+    Slot *lru = &slots[0];
+    for (int i = 0; i < capacity; i++) {
+      Slot &s = slots[i];
+      if (id != 0 && s.id == id) {
+        hit = true;
+        s.used = ++tick;
+        s.hits++;
+        return s;
+      }
+      if (s.used < lru->used) lru = &s;
+    }
+    hit = false;
+    lru->id = id;
+    lru->used = ++tick;
+    lru->hits = 0;
+    return *lru;
+  }
+
+  size_t filled() const {
+    size_t n = 0;
+    for (const Slot &s : slots) n += s.id != 0;
+    return n;
+  }
+};
+
+/**
+ * Winograd F(4×4, 3×3) version of a forward convolution (oneDNN's jit_wino_4x3): about 2.25× fewer multiplies
+ * than the direct convolution, on channel-blocked tensors, so the NHWC input and output are reordered around it
+ * (into the shared scratch buffers below). Its weights transform costs as much as several calls, so it runs
+ * only on filters already seen twice (inference on fixed weights; a training step's forward has new weights).
+ */
+struct WinogradFwd {
+  dnnl::convolution_forward prim;
+  memory::desc srcMd, dstMd;
+  dnnl::reorder srcIn, dstOut;
+  memory::desc weightsMd;
+  dnnl::reorder weightsIn;
+  WeightSlots w;
+};
+
 struct ConvFwd {
   dnnl::convolution_forward prim;
   WeightsBuffer w;
   bool hasBias;
+  WeightSlots cached;
+  bool winogradTried = false;
+  std::unique_ptr<WinogradFwd> winograd;
+  std::mutex busy;  // one call at a time uses the buffers above
 };
 
 struct ConvBwdData {
@@ -207,36 +278,108 @@ std::unordered_map<std::string, std::unique_ptr<ConvFwd>> fwdCache;
 std::unordered_map<std::string, std::unique_ptr<ConvBwdData>> bwdDataCache;
 std::unordered_map<std::string, std::unique_ptr<ConvBwdWeights>> bwdWeightsCache;
 
+/** The fused activation as a oneDNN post-op: 1 relu, 2 relu6, 3 leaky relu (alpha), 4 sigmoid, 5 elu. */
+dnnl::primitive_attr activationAttr(int act, float alpha) {
+  dnnl::primitive_attr attr;
+  if (act == 0) return attr;
+  dnnl::post_ops ops;
+  switch (act) {
+    case 1: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); break;
+    case 2: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 6.f); break;
+    case 3: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, alpha, 0.f); break;
+    case 4: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f); break;
+    case 5: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_elu, 1.f, 0.f); break;
+    default: throw std::runtime_error("fer native: unknown activation");
+  }
+  attr.set_post_ops(ops);
+  return attr;
+}
+
 dnnl::convolution_forward::primitive_desc forwardPd(const ConvShape &s, bool bias, int act, float alpha, dnnl::prop_kind kind) {
   memory::desc biasMd = bias ? memory::desc({s.oc}, dt::f32, tag::x) : memory::desc();
   dnnl::convolution_forward::desc d(kind, dnnl::algorithm::convolution_direct, s.src(), s.anyWeights(), biasMd, s.dst(),
                                     s.strides(), s.dilates(), s.padL(), s.padR());
-  dnnl::primitive_attr attr;
-  if (act != 0) {
-    dnnl::post_ops ops;
-    // 1 relu, 2 relu6, 3 leaky relu (alpha), 4 sigmoid, 5 elu
-    switch (act) {
-      case 1: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); break;
-      case 2: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 6.f); break;
-      case 3: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, alpha, 0.f); break;
-      case 4: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f); break;
-      case 5: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_elu, 1.f, 0.f); break;
-      default: throw std::runtime_error("fer native: unknown activation");
-    }
-    attr.set_post_ops(ops);
-  }
+  dnnl::primitive_attr attr = activationAttr(act, alpha);
   return dnnl::convolution_forward::primitive_desc(d, attr, cpuEngine());
 }
 
-// conv2dForward(heap, x, filter, bias|-1, y, act, alpha, ...17 shape ints)
+/** A 64-byte aligned buffer that only grows: the blocked input and output of the Winograd convolutions. */
+struct Scratch {
+  float *data = nullptr;
+  size_t bytes = 0;
+  ~Scratch() { std::free(data); }
+  float *get(size_t want) {
+    if (want > bytes) {
+      std::free(data);
+      bytes = (want + 63) / 64 * 64;
+      data = static_cast<float *>(std::aligned_alloc(64, bytes));
+      if (!data) {
+        bytes = 0;
+        throw std::bad_alloc();
+      }
+    }
+    return data;
+  }
+};
+
+/** One pair for all Winograd convolutions (they run one at a time), as big as the biggest: not one per shape. */
+std::mutex winogradScratchMutex;
+Scratch winogradSrc, winogradDst;
+
+/** Calls of a filter after which the Winograd version takes over (its weights transform is then amortised). */
+constexpr int64_t WINOGRAD_AFTER_HITS = 2;
+
+/** setWinograd(false) keeps every convolution direct (to compare the two). */
+bool winogradEnabled = true;
+
+/**
+ * The Winograd version of a forward convolution when oneDNN has its F(4×4, 3×3) kernel for the shape (3×3,
+ * stride 1, no dilation, channels in whole blocks of 16, AVX-512) and the 4×4 output tiles are at least half used
+ * (a 6×6 output computes 8×8); nullptr otherwise. Problems that run on one thread stay direct (the reorders
+ * around it cost more than it saves there).
+ */
+std::unique_ptr<WinogradFwd> winogradFor(const ConvShape &s, bool bias, int act, float alpha, bool single) {
+  if (single || s.kh != 3 || s.kw != 3 || s.sh != 1 || s.sw != 1 || s.dh != 1 || s.dw != 1) return nullptr;
+  const double tiles = static_cast<double>((s.oh + 3) / 4 * 4) * static_cast<double>((s.ow + 3) / 4 * 4);
+  if (static_cast<double>(s.oh * s.ow) < 0.5 * tiles) return nullptr;
+  try {
+    memory::desc biasMd = bias ? memory::desc({s.oc}, dt::f32, tag::x) : memory::desc();
+    memory::desc anySrc({s.n, s.ic, s.ih, s.iw}, dt::f32, tag::any), anyDst({s.n, s.oc, s.oh, s.ow}, dt::f32, tag::any);
+    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd, anySrc, s.anyWeights(), biasMd,
+                                      anyDst, s.strides(), s.dilates(), s.padL(), s.padR());
+    dnnl::primitive_attr attr = activationAttr(act, alpha);
+    dnnl::convolution_forward::primitive_desc pd(d, attr, cpuEngine());
+    // The F(2×2, 3×3) variant (chosen for tiny batches) is slower than the direct convolution here.
+    if (std::string(pd.impl_info_str()).find("wino_4x3") == std::string::npos) return nullptr;
+    // Channels padded up to the block size (a grey first layer: 1 → 16) would multiply the work.
+    const size_t f = sizeof(float);
+    if (pd.src_desc().get_size() != f * s.n * s.ic * s.ih * s.iw || pd.dst_desc().get_size() != f * s.n * s.oc * s.oh * s.ow) return nullptr;
+    auto &eng = cpuEngine();
+    std::unique_ptr<WinogradFwd> wg(new WinogradFwd{
+        dnnl::convolution_forward(pd), pd.src_desc(), pd.dst_desc(),
+        dnnl::reorder(dnnl::reorder::primitive_desc(eng, s.src(), eng, pd.src_desc())),
+        dnnl::reorder(dnnl::reorder::primitive_desc(eng, pd.dst_desc(), eng, s.dst())),
+        pd.weights_desc(),
+        dnnl::reorder(dnnl::reorder::primitive_desc(eng, s.userWeights(), eng, pd.weights_desc())),
+        {}});
+    wg->w.capacity = 2;
+    return wg;
+  } catch (const dnnl::error &) {
+    return nullptr;  // not implemented for this shape, activation or CPU
+  }
+}
+
+// conv2dForward(heap, x, filter, filterId, bias|-1, y, act, alpha, ...17 shape ints)
+// filterId: fer's id of the filter tensor (0: unknown, nothing cached); see WeightSlots.
 napi_value Conv2dForward(napi_env env, napi_callback_info info) {
   Args a;
-  if (!readArgs(env, info, 24, a)) return nullptr;
+  if (!readArgs(env, info, 25, a)) return nullptr;
   return guarded(env, [&] {
-    float *x = ptr(a, 1), *w = ptr(a, 2), *bias = ptr(a, 3), *y = ptr(a, 4);
-    int act = static_cast<int>(i64(a, 5));
-    float alpha = static_cast<float>(f64(a, 6));
-    ConvShape s = readConv(a, 7);
+    float *x = ptr(a, 1), *w = ptr(a, 2), *bias = ptr(a, 4), *y = ptr(a, 5);
+    const int64_t filterId = i64(a, 3);
+    int act = static_cast<int>(i64(a, 6));
+    float alpha = static_cast<float>(f64(a, 7));
+    ConvShape s = readConv(a, 8);
     ThreadScope threads(s.flops() < SMALL_FLOPS);
     std::string key = s.key() + (bias ? "b" : "-") + std::to_string(act) + ':' + std::to_string(alpha) + '/' + std::to_string(threads.threads());
     ConvFwd *c;
@@ -245,21 +388,55 @@ napi_value Conv2dForward(napi_env env, napi_callback_info info) {
       auto &slot = fwdCache[key];
       if (!slot) {
         auto pd = forwardPd(s, bias != nullptr, act, alpha, dnnl::prop_kind::forward_inference);
-        slot.reset(new ConvFwd{dnnl::convolution_forward(pd), {}, bias != nullptr});
+        slot.reset(new ConvFwd{dnnl::convolution_forward(pd), {}, bias != nullptr, {}, false, nullptr, {}});
         slot->w.init(s.userWeights(), pd.weights_desc(), true);
       }
       c = slot.get();
     }
+    std::lock_guard<std::mutex> busy(c->busy);
     auto &eng = cpuEngine();
     auto &st = cpuStream();
     memory src(s.src(), eng, x), dst(s.dst(), eng, y), userW(s.userWeights(), eng, w);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+    if (bias) args.emplace(DNNL_ARG_BIAS, memory(memory::desc({s.oc}, dt::f32, tag::x), eng, bias));
+
+    bool hit = false;
+    WeightSlots::Slot *direct = filterId != 0 ? &c->cached.find(filterId, hit) : nullptr;
+    if (winogradEnabled && direct && direct->hits >= WINOGRAD_AFTER_HITS) {
+      if (!c->winogradTried) {
+        c->winograd = winogradFor(s, bias != nullptr, act, alpha, s.flops() < SMALL_FLOPS);
+        c->winogradTried = true;
+      }
+      if (WinogradFwd *wg = c->winograd.get()) {
+        bool wHit = false;
+        WeightSlots::Slot &ws = wg->w.find(filterId, wHit);
+        if (!ws.mem) ws.mem = std::make_unique<memory>(wg->weightsMd, eng);
+        if (!wHit) wg->weightsIn.execute(st, userW, *ws.mem);
+        std::lock_guard<std::mutex> scratch(winogradScratchMutex);
+        memory blockedSrc(wg->srcMd, eng, winogradSrc.get(wg->srcMd.get_size()));
+        memory blockedDst(wg->dstMd, eng, winogradDst.get(wg->dstMd.get_size()));
+        wg->srcIn.execute(st, src, blockedSrc);
+        args[DNNL_ARG_SRC] = blockedSrc;
+        args[DNNL_ARG_DST] = blockedDst;
+        args.emplace(DNNL_ARG_WEIGHTS, *ws.mem);
+        wg->prim.execute(st, args);
+        wg->dstOut.execute(st, blockedDst, dst);
+        st.wait();
+        return;
+      }
+    }
     memory weights = userW;
     if (c->w.differs) {
-      c->w.toInternal->execute(st, userW, *c->w.buffer);
-      weights = *c->w.buffer;
+      if (!direct) {
+        c->w.toInternal->execute(st, userW, *c->w.buffer);
+        weights = *c->w.buffer;
+      } else {
+        if (!direct->mem) direct->mem = std::make_unique<memory>(c->w.internal, eng);
+        if (!hit) c->w.toInternal->execute(st, userW, *direct->mem);
+        weights = *direct->mem;
+      }
     }
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
-    if (bias) args.emplace(DNNL_ARG_BIAS, memory(memory::desc({s.oc}, dt::f32, tag::x), eng, bias));
+    args.emplace(DNNL_ARG_WEIGHTS, weights);
     c->prim.execute(st, args);
     st.wait();
   });
@@ -719,6 +896,58 @@ napi_value UnaryOp(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Softmax over the last axis (the classifier's output): as tfjs, exp(x − row max) / Σ.
+
+FER_CLONES void softmaxLoop(const float *x, float *y, int64_t rows, int64_t cols) {
+#pragma omp parallel for schedule(static) if (rows * cols >= SMALL_ELEMENTS)
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * cols;
+    float *yr = y + r * cols;
+    float top = xr[0];
+    for (int64_t c = 1; c < cols; c++) top = std::max(top, xr[c]);
+    float sum = 0.f;
+    for (int64_t c = 0; c < cols; c++) {
+      yr[c] = std::exp(xr[c] - top);
+      sum += yr[c];
+    }
+    for (int64_t c = 0; c < cols; c++) yr[c] /= sum;
+  }
+}
+
+// softmax(heap, x, y, rows, cols)
+napi_value Softmax(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!readArgs(env, info, 5, a)) return nullptr;
+  return guarded(env, [&] { softmaxLoop(ptr(a, 1), ptr(a, 2), i64(a, 3), i64(a, 4)); });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Reverse along one axis (TTA's horizontal flip): the tensor as outer × len × inner blocks of 4-byte values.
+
+void reverseLoop(const uint32_t *x, uint32_t *y, int64_t outer, int64_t len, int64_t inner) {
+#pragma omp parallel for schedule(static) if (outer * len * inner >= SMALL_ELEMENTS)
+  for (int64_t o = 0; o < outer; o++) {
+    const uint32_t *xo = x + o * len * inner;
+    uint32_t *yo = y + o * len * inner;
+    if (inner == 1) {
+      for (int64_t i = 0; i < len; i++) yo[len - 1 - i] = xo[i];
+    } else {
+      for (int64_t i = 0; i < len; i++) std::memcpy(yo + (len - 1 - i) * inner, xo + i * inner, sizeof(uint32_t) * inner);
+    }
+  }
+}
+
+// reverse(heap, x, y, outer, len, inner): 4-byte elements
+napi_value Reverse(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!readArgs(env, info, 6, a)) return nullptr;
+  return guarded(env, [&] {
+    const int64_t x = i64(a, 1), y = i64(a, 2);
+    reverseLoop(reinterpret_cast<const uint32_t *>(a.heap + x), reinterpret_cast<uint32_t *>(a.heap + y), i64(a, 3), i64(a, 4), i64(a, 5));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Set-up
 
 napi_value SetThreads(napi_env env, napi_callback_info info) {
@@ -730,6 +959,20 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   napi_get_value_int64(env, v, &n);
   configuredThreads = static_cast<int>(n < 1 ? 1 : n);
   omp_set_num_threads(configuredThreads);
+  return undefinedValue(env);
+}
+
+// setWinograd(on): whether forward convolutions may take their Winograd version (default on).
+napi_value SetWinograd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value v;
+  napi_get_cb_info(env, info, &argc, &v, nullptr, nullptr);
+  bool on = true;
+  if (argc < 1 || napi_get_value_bool(env, v, &on) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "fer native: setWinograd takes a boolean");
+    return nullptr;
+  }
+  winogradEnabled = on;
   return undefinedValue(env);
 }
 
@@ -761,9 +1004,28 @@ napi_value Info(napi_env env, napi_callback_info) {
   napi_set_named_property(env, obj, "isa", s);
   napi_create_int32(env, omp_get_max_threads(), &num);
   napi_set_named_property(env, obj, "threads", num);
-  size_t cached = fwdCache.size() + bwdDataCache.size() + bwdWeightsCache.size() + poolCache.size();
-  napi_create_int64(env, static_cast<int64_t>(cached), &num);
-  napi_set_named_property(env, obj, "primitives", num);
+  size_t winograd = 0, filters = 0;
+  {
+    std::lock_guard<std::mutex> lock(cacheMutex);
+    size_t cached = fwdCache.size() + bwdDataCache.size() + bwdWeightsCache.size() + poolCache.size();
+    for (auto &kv : fwdCache) {
+      filters += kv.second->cached.filled();
+      if (kv.second->winograd) {
+        winograd++;
+        filters += kv.second->winograd->w.filled();
+      }
+    }
+    napi_create_int64(env, static_cast<int64_t>(cached), &num);
+    napi_set_named_property(env, obj, "primitives", num);
+  }
+  // Forward convolutions with a Winograd version, and filters held in oneDNN's layouts (both kinds).
+  napi_create_int64(env, static_cast<int64_t>(winograd), &num);
+  napi_set_named_property(env, obj, "winograd", num);
+  napi_create_int64(env, static_cast<int64_t>(filters), &num);
+  napi_set_named_property(env, obj, "cachedFilters", num);
+  // The entry points' argument lists: src/backend/native.ts refuses an addon built from other sources.
+  napi_create_int32(env, FER_NATIVE_ABI, &num);
+  napi_set_named_property(env, obj, "abi", num);
   return obj;
 }
 
@@ -775,7 +1037,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv2dForward", Conv2dForward}, {"conv2dBackwardData", Conv2dBackwardData},
       {"conv2dBackwardWeights", Conv2dBackwardWeights}, {"matMul", MatMul}, {"pool", Pool},
       {"maxPoolGrad", MaxPoolGrad}, {"avgPoolGrad", AvgPoolGrad}, {"batchNorm", BatchNorm},
-      {"batchNormSums", BatchNormSums}, {"columnSum", ColumnSum}, {"binary", BinaryOp}, {"unary", UnaryOp}, {"setThreads", SetThreads}, {"info", Info},
+      {"batchNormSums", BatchNormSums}, {"columnSum", ColumnSum}, {"binary", BinaryOp}, {"unary", UnaryOp}, {"softmax", Softmax}, {"reverse", Reverse}, {"setThreads", SetThreads},
+      {"setWinograd", SetWinograd}, {"info", Info},
   };
   for (const Fn &f : fns) {
     napi_value fn;

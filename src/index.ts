@@ -54,3 +54,5 @@ export { resizeGray } from './vision/cnn';
 export { argmax } from './util/argmax';
 export { ffmpegFeatures } from './video';
 export { DEFAULT_EVAL_BATCH } from './eval/evaluate';
+export { train, ResumeInfo, TrainCallback, CallbackList, TrainLoop, TrainHooks, EpochStartInfo, BatchInfo, EpochEndInfo, SAVED_OPTIONS, RESUMABLE_OPTIONS } from './train';
+export { setNativeWinograd } from './backend';

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, loadNative, nativeCalls } from '../src/backend';
+import { setNativeActive } from '../src/backend/native';
 import { trainNet, TrainOptions } from '../src/train/trainer';
 import { readTrainState } from '../src/train/state';
 import { relativeError, tmpDir } from './helpers';
@@ -97,6 +98,71 @@ describeNative('native accelerator kernels match cpu', () => {
       x: rnd([2, 7, 7, 3], 5) as tf.Tensor4D, filter: tf.mul(rnd([3, 3, 3, 6], 6), 4) as tf.Tensor4D, strides: 1, pad: 'same', bias: rnd([6], 7), activation, leakyreluAlpha: 0.1,
     }));
     expect(used.FusedConv2D).toBe(1);
+  });
+
+  // Inference on fixed weights: from a filter's third call on, forward convolutions that oneDNN's Winograd
+  // kernel covers (3×3, stride 1, channels in blocks of 16; AVX-512) take it, on the filter transformed once and
+  // kept under the filter tensor's id. Checked against cpu on every call, with other filters of the same shape
+  // (a new tensor reusing a disposed one's heap memory must not get the old one's weights) and activations.
+  interface RepeatCase { batch: number; h: number; w: number; inC: number; outC: number; pad: 'same' | 'valid'; activation: 'linear' | 'relu' | 'relu6'; bias: boolean }
+  const REPEATED: RepeatCase[] = [
+    { batch: 8, h: 24, w: 24, inC: 32, outC: 64, pad: 'same', activation: 'relu', bias: true },
+    { batch: 16, h: 12, w: 12, inC: 64, outC: 32, pad: 'same', activation: 'linear', bias: false },
+    { batch: 8, h: 13, w: 11, inC: 16, outC: 48, pad: 'valid', activation: 'relu6', bias: true },
+    { batch: 32, h: 6, w: 6, inC: 32, outC: 32, pad: 'same', activation: 'relu', bias: true },
+    { batch: 1, h: 9, w: 9, inC: 16, outC: 16, pad: 'same', activation: 'relu', bias: true },
+    { batch: 2, h: 48, w: 48, inC: 1, outC: 32, pad: 'same', activation: 'relu', bias: true },
+  ];
+  it.each(REPEATED.map((c) => [`batch ${c.batch}, ${c.h}×${c.w}×${c.inC} → ${c.outC}, 3×3 ${c.pad}, ${c.activation}${c.bias ? ' + bias' : ''}`, c] as const))(
+    'repeated convolutions on fixed and changing filters match cpu: %s', async (_name, c) => {
+      const addon = native.addon!;
+      const x = rnd([c.batch, c.h, c.w, c.inC], 51);
+      const bias = c.bias ? rnd([c.outC], 52) : undefined;
+      const conv = (f: tf.Tensor): tf.Tensor => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: f as tf.Tensor4D, strides: 1, pad: c.pad, bias, activation: c.activation });
+      const seeds = [53, 54, 55];
+      const expected: Float32Array[] = [];
+      await tf.setBackend('cpu');
+      for (const seed of seeds) expected.push(tf.tidy(() => Float32Array.from(conv(rnd([3, 3, c.inC, c.outC], seed)).dataSync())));
+      await tf.setBackend('wasm');
+      const filters = seeds.slice(0, 2).map((seed) => rnd([3, 3, c.inC, c.outC], seed));
+      const winogradBefore = addon.info().winograd;
+      nativeCalls(true);
+      // Filter 0 four times, then 1 (same shape), 0 again, then 1 disposed and 2 made (free to take its memory).
+      const order = [0, 0, 0, 0, 1, 1, 1, 0, 2, 2, 2];
+      for (const [step, k] of order.entries()) {
+        if (step === 8) {
+          filters[1].dispose();
+          filters.push(rnd([3, 3, c.inC, c.outC], seeds[2]));
+        }
+        const got = tf.tidy(() => conv(filters[k]).dataSync());
+        expect(relativeError(got, expected[k])).toBeLessThan(1e-4);
+      }
+      expect(nativeCalls(true).FusedConv2D).toBe(order.length);
+      const flops = 2 * c.batch * c.h * c.w * c.outC * 9 * c.inC;
+      if (addon.info().isa === 'AVX-512' && c.inC % 16 === 0 && c.outC % 16 === 0 && c.batch >= 8 && flops >= 2e7) {
+        expect(addon.info().winograd).toBeGreaterThan(winogradBefore);
+      } else if (c.inC < 16 || c.batch === 1) {
+        expect(addon.info().winograd).toBe(winogradBefore);
+      }
+      tf.dispose([x, bias, filters[0], filters[2]].filter((t): t is tf.Tensor => t !== undefined));
+    });
+
+  it('setWinograd(false) keeps convolutions direct; the results agree', async () => {
+    const addon = native.addon!;
+    const x = rnd([16, 12, 12, 64], 61) as tf.Tensor4D;
+    const f = rnd([3, 3, 64, 64], 62) as tf.Tensor4D;
+    const run = (): Float32Array => tf.tidy(() => Float32Array.from(tf.conv2d(x, f, 1, 'same').dataSync()));
+    addon.setWinograd(false);
+    try {
+      const direct = [run(), run(), run()];
+      expect(direct[2]).toEqual(direct[0]);
+      addon.setWinograd(true);
+      const results = [run(), run(), run()];
+      expect(relativeError(results[2], direct[0])).toBeLessThan(1e-5);
+    } finally {
+      addon.setWinograd(true);
+      tf.dispose([x, f]);
+    }
   });
 
   it('dilated and explicitly padded convolutions', async () => {
@@ -205,8 +271,9 @@ describeNative('native accelerator kernels match cpu', () => {
       return [tf.add(a, b), tf.sub(a, b), tf.mul(a, b), tf.div(a, b), tf.sub(b, a), tf.div(b, a)];
     }, 1e-6);
     const native = ['Add', 'Sub', 'Multiply', 'RealDiv'].map((k) => used[k] ?? 0);
-    // 2 Add (one makes b), 2 Sub, 1 Multiply, 2 RealDiv on native; none when the broadcast is not a period.
-    expect(native).toEqual(bShape.length === 4 && bShape[1] === 1 ? [0, 0, 0, 0] : [aShape.length + bShape.length > 0 ? expect.any(Number) : 0, 2, 1, 2]);
+    // 2 Add (one makes b), 2 Sub, 1 Multiply, 2 RealDiv on native; when the broadcast is not a period only the
+    // Add making b (whatever its size: small ops run natively too).
+    expect(native).toEqual(bShape.length === 4 && bShape[1] === 1 ? [1, 0, 0, 0] : [2, 2, 1, 2]);
   });
 
   it('Relu, Square, Neg, Sqrt and Step (the ReLU gradient), NaN kept as tfjs does', async () => {
@@ -216,6 +283,49 @@ describeNative('native accelerator kernels match cpu', () => {
       return [x.relu(), x.square(), x.neg(), tf.abs(x).sqrt(), tf.step(x)].map(finite);
     }, 1e-6);
     expect(used).toEqual(expect.objectContaining({ Relu: 1, Square: 1, Neg: 1, Sqrt: 1, Step: 1 }));
+  });
+
+  it.each([
+    ['a classifier batch', [64, 7], 1],
+    ['rows of a 3-D tensor', [3, 5, 10], 1],
+    ['large logits (the row maximum is subtracted)', [40, 7], 80],
+  ] as [string, number[], number][])('Softmax over the last axis: %s', async (_name, shape, scale) => {
+    const used = await matchesCpu(() => tf.softmax(tf.mul(rnd(shape, 71), scale)), 1e-5);
+    expect(used.Softmax).toBe(1);
+  });
+
+  it.each([
+    ['a horizontal flip of NHWC faces (TTA)', [3, 6, 5, 1], [2], 1],
+    ['a flip of channels-last features', [2, 4, 3, 5], [2], 1],
+    ['the last axis, negative', [4, 7], [-1], 1],
+    ['the first axis', [5, 3, 2], [0], 1],
+    ['an axis and a size-1 axis', [2, 1, 6, 3], [1, 2], 1],
+    ['two axes (left to wasm)', [2, 4, 6, 3], [1, 2], 0],
+  ] as [string, number[], number[], number][])('Reverse: %s, float32 and int32', async (_name, shape, dims, natively) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const used = await matchesCpu(() => [
+      tf.reverse(rnd(shape, 81), dims),
+      tf.cast(tf.reverse(tf.tensor(Array.from({ length: n }, (_, i) => i * 3 - 7), shape, 'int32'), dims), 'float32'),
+    ], 0);
+    expect(used.Reverse ?? 0).toBe(2 * natively);
+  });
+
+  it('small element-wise ops run natively too, with the same bits as wasm', async () => {
+    const a = rnd([64, 7], 72);
+    const b = rnd([7], 73);
+    const ops = (): Float32Array[] => tf.tidy(() => [tf.add(a, b), tf.sub(a, b), tf.mul(a, b), tf.div(a, tf.add(b, 2)), tf.relu(a), tf.sqrt(tf.abs(a))]
+      .map((t) => Float32Array.from(t.dataSync())));
+    nativeCalls(true);
+    const got = ops();
+    expect(nativeCalls(true)).toEqual(expect.objectContaining({ Add: 2, Sub: 1, Multiply: 1, RealDiv: 1, Relu: 1, Sqrt: 1 }));
+    setNativeActive(false);
+    try {
+      expect(ops()).toEqual(got);
+      expect(nativeCalls(true)).toEqual({});
+    } finally {
+      setNativeActive(true);
+      tf.dispose([a, b]);
+    }
   });
 
   it.each([

@@ -20,7 +20,7 @@ import { synthSplit, writePrepared } from './trainData';
 const train = synthSplit(56, 1);
 const val = synthSplit(28, 2);
 const base: Omit<TrainOptions, 'out'> = {
-  net: 2, data: { train, val }, width: 0.125, batchSize: 16, lr: 3e-3, augment: true, seed: 7, progress: false, log: () => undefined,
+  net: 2, data: { train, val }, width: 0.125, batchSize: 16, lr: 3e-3, augment: true, seed: 7,
 };
 /** The new recipe, every piece on. */
 const recipe: Partial<TrainOptions> = {
@@ -247,7 +247,7 @@ describe('trainNet with the new recipe', () => {
     expect(info.settings).toMatchObject({ crop: 40, optimizer: 'sgd', schedule: 'cosine', ema: 0.9, plannedEpochs: 6, weightDecay: 5e-4 });
     const best = await loadModelDir(r.dirs.best);
     expect(modelInputSize(best)).toBe(40);
-    expect(evaluateSplit(best, val).acc).toBeCloseTo(r.best!.val_acc, 6);
+    expect((await evaluateSplit(best, val)).acc).toBeCloseTo(r.best!.val_acc, 6);
     best.dispose();
     expect(fs.existsSync(path.join(r.dirs.last, EMA_BIN))).toBe(true);
   });
@@ -257,9 +257,9 @@ describe('trainNet with the new recipe', () => {
     const straight = tmpDir();
     await trainNet({ ...o, out: straight, epochs: 3 });
     const cut = tmpDir();
-    let checks = 0;
-    const stop = { get requested(): boolean { checks += 1; return checks === 9; } };
-    const first = await trainNet({ ...o, out: cut, epochs: 3, stop });
+    // Stopped after the first batch of epoch 2.
+    const abort = new AbortController();
+    const first = await trainNet({ ...o, out: cut, epochs: 3, signal: abort.signal, onBatch: (b) => { if (b.epoch === 2 && b.batch === 1) abort.abort(); } });
     expect(first.interrupted).toBe(true);
     // Resumed with other recipe values: the saved ones win.
     const r = await trainNet({ ...base, out: cut, epochs: 3, resume: true, crop: 44, optimizer: 'adamw', ema: 0 });

@@ -16,7 +16,7 @@ import { synthSplit, writePrepared } from './trainData';
 const train = synthSplit(56, 1);
 const val = synthSplit(28, 2);
 const base: Omit<TrainOptions, 'out'> = {
-  net: 2, data: { train, val }, width: 0.125, batchSize: 16, lr: 3e-3, augment: true, seed: 7, progress: false, log: () => undefined,
+  net: 2, data: { train, val }, width: 0.125, batchSize: 16, lr: 3e-3, augment: true, seed: 7,
 };
 
 function weights(dir: string): Float32Array {
@@ -63,7 +63,7 @@ describe('trainNet', () => {
     const info = JSON.parse(fs.readFileSync(path.join(out, 'net2', 'best', TRAIN_INFO), 'utf8'));
     expect(info.epoch).toBe(bestEpoch);
     const model = await loadModelDir(path.join(out, 'net2', 'best'));
-    expect(evaluateSplit(model, val).acc).toBeCloseTo(accs[bestEpoch - 1], 6);
+    expect((await evaluateSplit(model, val)).acc).toBeCloseTo(accs[bestEpoch - 1], 6);
     model.dispose();
   });
 
@@ -79,9 +79,8 @@ describe('trainNet', () => {
 
     // Ask to stop after two batches of the first epoch, as a SIGINT would.
     const cut = tmpDir();
-    let checks = 0;
-    const stop = { get requested(): boolean { checks += 1; return checks >= 2; } };
-    const first = await trainNet({ ...base, out: cut, epochs: 2, stop });
+    const abort = new AbortController();
+    const first = await trainNet({ ...base, out: cut, epochs: 2, signal: abort.signal, onBatch: (b) => { if (b.batch === 2) abort.abort(); } });
     expect(first.interrupted).toBe(true);
     expect(readTrainState(path.join(cut, 'net2', 'last')).state.partial?.batch).toBe(2);
     await trainNet({ ...base, out: cut, epochs: 2, resume: true });

@@ -6,7 +6,7 @@ import { MAX_WASM_THREADS, startWasm } from './wasmThreads';
 import { NATIVE_BUILD_HINT, installNativeKernels, loadNative, setNativeActive } from './native';
 
 export { installWasmTrainingKernels, setFastWasmKernels } from './wasmTraining';
-export { loadNative, nativeActive, nativeCalls, NATIVE_ADDON_PATH, NATIVE_BUILD_HINT } from './native';
+export { loadNative, nativeActive, nativeCalls, setNativeWinograd, NATIVE_ADDON_PATH, NATIVE_BUILD_HINT } from './native';
 
 /** `native` is the wasm backend with fer's oneDNN addon running its hot kernels (tfjs sees 'wasm'). */
 export type BackendName = 'tensorflow' | 'webgpu' | 'native' | 'wasm' | 'cpu';

@@ -15,7 +15,7 @@ import { BATCH_NORM_SUMS } from './batchNormGrad';
 
 /** The addon's entry points (see native/fer_onednn.cc). Offsets are bytes into the heap; -1 means none. */
 export interface NativeAddon {
-  conv2dForward(heap: Uint8Array, x: number, filter: number, bias: number, y: number, act: number, alpha: number, ...shape: number[]): void;
+  conv2dForward(heap: Uint8Array, x: number, filter: number, filterId: number, bias: number, y: number, act: number, alpha: number, ...shape: number[]): void;
   conv2dBackwardData(heap: Uint8Array, dy: number, filter: number, dx: number, ...shape: number[]): void;
   conv2dBackwardWeights(heap: Uint8Array, x: number, dy: number, dw: number, ...shape: number[]): void;
   matMul(heap: Uint8Array, a: number, b: number, c: number, bias: number, batch: number, batchA: number, batchB: number,
@@ -28,13 +28,22 @@ export interface NativeAddon {
   columnSum(heap: Uint8Array, x: number, out: number, rows: number, cols: number, scale: number): void;
   binary(heap: Uint8Array, op: number, a: number, aLength: number, b: number, bLength: number, out: number, n: number): void;
   unary(heap: Uint8Array, op: number, x: number, out: number, n: number): void;
+  softmax(heap: Uint8Array, x: number, y: number, rows: number, cols: number): void;
+  reverse(heap: Uint8Array, x: number, y: number, outer: number, length: number, inner: number): void;
   setThreads(n: number): void;
-  info(): { version: string; isa: string; threads: number; primitives: number };
+  setWinograd(on: boolean): void;
+  /**
+   * `primitives`: oneDNN primitives cached; `winograd`: forward convolutions that have a Winograd version;
+   * `cachedFilters`: filters kept in oneDNN's layouts; `abi`: the entry points' version (NATIVE_ABI).
+   */
+  info(): { version: string; isa: string; threads: number; primitives: number; winograd: number; cachedFilters: number; abi: number };
 }
 
 /** Where `npm run build:native` puts the addon (same path from src/backend and dist/backend). */
 export const NATIVE_ADDON_PATH = path.join(__dirname, '..', '..', 'native', 'build', 'fer_onednn.node');
 export const NATIVE_BUILD_HINT = 'apt-get install -y libdnnl-dev && npm run build:native';
+/** The addon's entry-point version this file calls (FER_NATIVE_ABI in native/fer_onednn.cc). */
+export const NATIVE_ABI = 4;
 
 export type NativeLoad = { addon: NativeAddon } | { addon?: undefined; missing: boolean; reason: string };
 
@@ -65,7 +74,8 @@ export function loadNative(): NativeLoad {
       if (setPolicy) delete process.env.OMP_WAIT_POLICY;
     }
     if (typeof addon.conv2dForward !== 'function' || typeof addon.info !== 'function') throw new Error('not fer\'s oneDNN addon (rebuild it)');
-    addon.info();
+    const abi = addon.info().abi;
+    if (abi !== NATIVE_ABI) throw new Error(`built from other sources (interface ${abi ?? 1}, need ${NATIVE_ABI}): rebuild it with npm run build:native`);
     loaded = { addon };
   } catch (e) {
     loaded = { missing: false, reason: `the oneDNN addon failed to load: ${String((e as Error)?.message ?? e).split('\n')[0]}` };
@@ -94,6 +104,15 @@ export function setNativeActive(on: boolean): void {
   active = on;
 }
 
+/**
+ * Whether forward convolutions may switch to oneDNN's Winograd kernel once their filter has been seen twice
+ * (inference; default on). Off: every convolution is direct, as in training (to compare the two).
+ */
+export function setNativeWinograd(on: boolean): void {
+  const native = loadNative();
+  if (native.addon) native.addon.setWinograd(on);
+}
+
 /** How many times each native kernel ran since the last reset (tests check the native path was taken). */
 export function nativeCalls(reset = false): Record<string, number> {
   const out = Object.fromEntries(calls);
@@ -102,6 +121,24 @@ export function nativeCalls(reset = false): Record<string, number> {
 }
 
 const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * An id per tensor data (tfjs' dataId object), new for every tensor: tfjs never changes a tensor's data (a
+ * variable's update gives it a new dataId), so the addon may keep a filter reordered into oneDNN's layout
+ * under this id and reuse it whenever the id comes back (a model's weights, call after call). Heap offsets
+ * cannot serve: a disposed tensor's memory is reused by the next one.
+ */
+const dataIds = new WeakMap<object, number>();
+let lastDataId = 0;
+function dataIdNumber(t: tf.TensorInfo): number {
+  const key = t.dataId as object;
+  let id = dataIds.get(key);
+  if (id === undefined) {
+    id = ++lastDataId;
+    dataIds.set(key, id);
+  }
+  return id;
+}
 
 function offset(backend: WasmBackendLike, t: tf.TensorInfo): number {
   const data = backend.dataIdMap.get(t.dataId);
@@ -152,8 +189,13 @@ function poolShape(xShape: number[], attrs: tf.NamedAttrMap): number[] | undefin
 
 const f32 = (...ts: (tf.TensorInfo | undefined)[]): boolean => ts.every((t) => t === undefined || t.dtype === 'float32');
 
-/** Element-wise ops below this size stay on wasm (a call costs about as much as the work). */
-const ELEMENTWISE_MIN = 1024;
+/**
+ * Element-wise ops of any size run natively: on a threaded wasm backend even a tiny op (a classifier's
+ * 64×7 bias) wakes XNNPACK's thread pool, whose workers then spin: about 1.5 ms of CPU per op (measured:
+ * 1.9 ms of CPU for a [64,7] + [7] Add with 2 wasm threads, 0.33 ms natively, tfjs' overhead included).
+ * The results are the same bits (one IEEE operation per element either way).
+ */
+const ELEMENTWISE_MIN = 1;
 
 /**
  * For a binary op's operand, the period with which it repeats along the output (its size), when it is the
@@ -218,7 +260,7 @@ function nativeKernels(): Record<string, (args: { inputs: tf.NamedTensorInfoMap;
     const alpha = (attrs.leakyreluAlpha as number | undefined) ?? 0.2;
     return (addon, backend, heap, at) => {
       const y = backend.makeOutput([shape[0], shape[4], shape[5], outC], 'float32');
-      addon.conv2dForward(heap(), at(x), at(filter), bias ? at(bias) : -1, at(y), act, alpha, ...shape);
+      addon.conv2dForward(heap(), at(x), at(filter), dataIdNumber(filter), bias ? at(bias) : -1, at(y), act, alpha, ...shape);
       return y;
     };
   };
@@ -365,6 +407,36 @@ function nativeKernels(): Record<string, (args: { inputs: tf.NamedTensorInfoMap;
     Mean: reduce(true),
     ...Object.fromEntries(Object.entries(BINARY).map(([name, op]) => [name, binaryKernel(op)])),
     ...Object.fromEntries(Object.entries(UNARY).map(([name, op]) => [name, unaryKernel(op)])),
+    // Softmax over the last axis (the classifier's output; wasm's wakes its thread pool for a few rows).
+    Softmax: ({ inputs, attrs }) => {
+      const { logits } = inputs;
+      if (!logits || !f32(logits) || size(logits.shape) === 0) return undefined;
+      const rank = logits.shape.length;
+      const dims = attrs.dim as number | number[] | undefined;
+      const dim = Array.isArray(dims) ? dims[0] : dims ?? -1;
+      if (dim !== -1 && dim !== rank - 1) return undefined;
+      const cols = logits.shape[rank - 1];
+      return (addon, backend, heap, at) => {
+        const y = backend.makeOutput(logits.shape, 'float32');
+        addon.softmax(heap(), at(logits), at(y), size(logits.shape) / cols, cols);
+        return y;
+      };
+    },
+    // Reverse along one axis of 4-byte values (TTA's flip; wasm's is an element-by-element loop).
+    Reverse: ({ inputs, attrs }) => {
+      const { x } = inputs;
+      if (!x || (x.dtype !== 'float32' && x.dtype !== 'int32') || size(x.shape) === 0) return undefined;
+      const axes = [...new Set(tf.util.parseAxisParam(attrs.dims as number | number[], x.shape))].filter((d) => x.shape[d] > 1);
+      if (axes.length !== 1) return undefined;
+      const axis = axes[0];
+      const outer = size(x.shape.slice(0, axis));
+      const inner = size(x.shape.slice(axis + 1));
+      return (addon, backend, heap, at) => {
+        const y = backend.makeOutput(x.shape, x.dtype);
+        addon.reverse(heap(), at(x), at(y), outer, x.shape[axis], inner);
+        return y;
+      };
+    },
     // A slice that is one contiguous block (e.g. a batch out of a bigger one, as model.predict takes them) is
     // a memory copy; wasm's Slice walks it element by element.
     Slice: ({ inputs, attrs }) => {

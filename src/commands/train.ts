@@ -5,13 +5,19 @@ import { initBackend } from '../backend';
 import { parseNetList } from '../models/nets';
 import { DEFAULT_MODELS_DIR } from '../models/checkpoints';
 import { DEFAULT_PREPARED_DIR } from '../data/dataset';
-import { TRAIN_DEFAULTS, TrainResult, trainNet } from '../train/trainer';
+import { ResumeInfo, TRAIN_DEFAULTS, TrainOptions, TrainResult, trainNet } from '../train/trainer';
+import { TrainHooks } from '../train/callbacks/hooks';
+import { fmtLr, pct } from '../train/callbacks/format';
+import { Progress, createProgress } from '../util/progress';
 import { DEFAULT_PLATEAU, MONITORS, MonitorName } from '../train/plateau';
 import { EXIT, FerError } from '../util/errors';
 import { OPTIMIZERS, OptimizerName, RECIPE_DEFAULTS } from '../train/state';
 import { SCHEDULES, ScheduleName } from '../train/schedule';
 import { IMAGE_SIZE } from '../data/classes';
 import { colorErr, info, warn } from '../util/log';
+
+/** Without a TTY (no bar): a progress line this often shows the run is alive. */
+const TEXT_PROGRESS_MS = 60_000;
 
 interface TrainFlags {
   net: string;
@@ -52,13 +58,60 @@ interface TrainFlags {
   quiet: boolean;
 }
 
-/** Flags whose values a run keeps for its whole life (stored in last/train-state.json). */
-const SAVED_SETTINGS = ['batchSize', 'lr', 'seed', 'augment', 'classWeights', 'weightDecay', 'width', 'optimizer', 'momentum', 'schedule',
-  'warmup', 'labelSmoothing', 'crop', 'warpProb', 'erase', 'convDropout', 'headDropout', 'ema'];
-
 /** ReduceLROnPlateau flags: on --resume, those given change the schedule from then on. */
 const PLATEAU_FLAGS = { plateauMonitor: 'monitor', plateauFactor: 'factor', plateauPatience: 'patience', plateauCooldown: 'cooldown',
   plateauMinDelta: 'minDelta', minLr: 'minLr' } as const;
+
+/** A saved option's flag: batchSize → --batch-size. */
+function flagOf(option: string): string {
+  return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/**
+ * The hooks that draw `fer train`'s progress on stderr: a bar per epoch on a TTY (a line a minute without one:
+ * nohup, CI logs), a line per epoch, the library's notes, and the warning for flags --resume ignores.
+ */
+function trainProgress(quiet: boolean): TrainHooks & Pick<TrainOptions, 'onResume'> {
+  const onResume = (r: ResumeInfo): void => {
+    if (r.ignored.length > 0) warn(`--resume continues with the run's saved settings; ignoring ${r.ignored.map(flagOf).join(', ')}`);
+  };
+  if (quiet) return { onResume };
+  let bar: Progress | null = null;
+  let lastText = 0;
+  const stopBar = (): void => {
+    bar?.stop();
+    bar = null;
+  };
+  return {
+    onResume,
+    onEpochBegin: (e) => {
+      bar = createProgress(e.batches, `net${e.net} epoch ${e.epoch}/${e.epochs} {bar} {value}/{total} | loss {loss} acc {acc} | lr {lr} | {ips} img/s | ETA {eta_formatted}`, {
+        payload: { loss: '-', acc: '-', lr: fmtLr(e.lr), ips: '-' },
+      });
+      bar.update(e.firstBatch, { lr: fmtLr(e.lr) });
+      lastText = Date.now();
+    },
+    onBatch: (b) => {
+      bar?.update(b.batch, { loss: b.loss.toFixed(4), acc: pct(b.acc), lr: fmtLr(b.lr), ips: Math.round(b.imgPerSec) });
+      const now = Date.now();
+      if (!process.stderr.isTTY && now - lastText >= TEXT_PROGRESS_MS) {
+        lastText = now;
+        const eta = (b.imagesPerEpoch - b.images) / b.imgPerSec;
+        info(`net${b.net} epoch ${b.epoch}/${b.epochs}  batch ${b.batch}/${b.batches}  loss ${b.loss.toFixed(4)} acc ${pct(b.acc)}`
+          + `  ${Math.round(b.imgPerSec)} img/s  ETA ${Math.round(eta)}s`);
+      }
+    },
+    onEpochEnd: (rec, e) => {
+      stopBar();
+      info(`net${e.net} epoch ${rec.epoch}/${e.epochs}  loss ${rec.loss.toFixed(4)} acc ${pct(rec.acc)}  val_loss ${rec.val_loss.toFixed(4)} val_acc ${pct(rec.val_acc)}`
+        + `${rec.rawValAcc !== undefined ? ` (trained weights ${pct(rec.rawValAcc)})` : ''}  lr ${fmtLr(rec.lr)}  ${rec.seconds}s  ${rec.imgPerSec} img/s  RSS ${rec.peakRssMB} MB${e.isBest ? '  * best' : ''}`);
+    },
+    onLog: (line) => {
+      stopBar();
+      info(line);
+    },
+  };
+}
 
 function emaFlag(v: string): number {
   const n = Number(v);
@@ -138,35 +191,30 @@ export function register(program: Command): void {
       if (opts.setLr !== undefined && !opts.resume) throw new FerError('--set-lr changes the LR of a run being resumed: use it with --resume (or use --lr)', EXIT.USAGE);
       const plateauChanges = Object.fromEntries(Object.entries(PLATEAU_FLAGS).filter(([flag]) => fromCli(flag))
         .map(([flag, key]) => [key, opts[flag as keyof typeof PLATEAU_FLAGS]]));
-      if (opts.resume) {
-        const ignored = SAVED_SETTINGS.filter(fromCli);
-        if (ignored.length > 0) {
-          warn(`--resume continues with the run's saved settings; ignoring ${ignored.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
-        }
-      }
+      // On --resume the library keeps the run's saved settings: pass only the flags given, so it can say which of
+      // them differ from the saved values (and --early-stop / --bn-recalibrate keep theirs unless given).
+      const given = <K extends keyof TrainFlags>(key: K): TrainFlags[K] | undefined => (opts.resume && !fromCli(key) ? undefined : opts[key]);
       const backend = await initBackend(opts.backend);
       if (!opts.quiet) info(`backend: ${backend.description}`);
-      const stop = { requested: false };
-      // The loop stops after the current batch and saves `last`.
-      const uninstall = onStopSignals('finishing the current batch, then saving the checkpoint', () => { stop.requested = true; });
+      const abort = new AbortController();
+      // The first signal stops the loop after the current batch (it saves `last`); a second one exits at once.
+      const uninstall = onStopSignals('finishing the current batch, then saving the checkpoint', () => abort.abort());
       const results: TrainResult[] = [];
       try {
         for (const net of nets) {
           const r = await trainNet({
-            net, data: opts.data, out: opts.out, epochs: opts.epochs, batchSize: opts.batchSize, lr: opts.lr, seed: opts.seed,
-            augment: opts.augment, classWeights: opts.classWeights, weightDecay: opts.weightDecay, width: opts.width, resume: opts.resume,
-            optimizer: opts.optimizer, momentum: opts.momentum, schedule: opts.schedule, warmup: opts.warmup, labelSmoothing: opts.labelSmoothing,
-            crop: opts.crop, warpProb: opts.warpProb, erase: opts.erase, convDropout: opts.convDropout, headDropout: opts.headDropout, ema: opts.ema,
-            bnRecalibrate: opts.resume && !fromCli('bnRecalibrate') ? undefined : opts.bnRecalibrate,
-            // On resume the saved --early-stop holds unless given again.
-            earlyStop: opts.resume && !fromCli('earlyStop') ? undefined : opts.earlyStop,
+            net, data: opts.data, out: opts.out, epochs: opts.epochs, batchSize: given('batchSize'), lr: given('lr'), seed: given('seed'),
+            augment: given('augment'), classWeights: given('classWeights'), weightDecay: given('weightDecay'), width: given('width'), resume: opts.resume,
+            optimizer: given('optimizer'), momentum: given('momentum'), schedule: given('schedule'), warmup: given('warmup'),
+            labelSmoothing: given('labelSmoothing'), crop: given('crop'), warpProb: given('warpProb'), erase: given('erase'), convDropout: given('convDropout'),
+            headDropout: given('headDropout'), ema: given('ema'), bnRecalibrate: given('bnRecalibrate'), earlyStop: given('earlyStop'),
             plateau: {
               monitor: opts.plateauMonitor, factor: opts.plateauFactor, patience: opts.plateauPatience, cooldown: opts.plateauCooldown,
               minDelta: opts.plateauMinDelta, minLr: opts.minLr,
             },
             resumeSchedule: { lr: opts.setLr, plateau: plateauChanges },
-            stop,
-            ...(opts.quiet ? { progress: false, log: (): void => undefined } : {}),
+            signal: abort.signal,
+            ...trainProgress(opts.quiet),
           });
           results.push(r);
           if (r.best) info(colorErr.green(`net${net}: best val_acc ${(r.best.val_acc * 100).toFixed(2)}% at epoch ${r.best.epoch} → ${r.dirs.best}; peak RSS ${r.peakRssMB} MB`));

@@ -1,5 +1,7 @@
 // Training: the loop and its parts, usable without the CLI.
-export { trainNet, TrainOptions, TrainResult, TRAIN_DEFAULTS, evaluateSplit, balancedClassWeights, crossEntropy } from './trainer';
+export { trainNet, train, TrainOptions, TrainResult, ResumeInfo, TRAIN_DEFAULTS, evaluateSplit, balancedClassWeights, crossEntropy } from './trainer';
+export { SAVED_OPTIONS, SavedOption, RESUMABLE_OPTIONS, ignoredOnResume, resolveRun } from './settings';
+export * from './callbacks';
 export { ReduceLROnPlateau, EarlyStopping, PlateauOptions, PlateauState, DEFAULT_PLATEAU, MonitorName, MONITORS } from './plateau';
 export { AugmentOptions, DEFAULT_AUGMENT, gatherBatch, warpFace } from './augment';
 export { Rng, RngState } from './rng';
