@@ -14,10 +14,9 @@ const fs = require('fs');
 const path = require('path');
 const zlib = require('zlib');
 const readline = require('readline');
-const { arg, load } = require('./util');
+const { arg, load, fer } = require('./util');
 
 const ROOT = path.join(__dirname, '..');
-const dist = path.join(ROOT, 'dist');
 const SHARED = process.env.FER_SHARED ?? path.resolve(ROOT, '..', 'shared');
 
 async function publicTest(n) {
@@ -35,7 +34,7 @@ async function publicTest(n) {
 
 /** The 48² face enlarged `k`× and centred in a frame `pad`× its side, border pixels replicated. */
 function reframe(px, k, pad) {
-  const { resizeGray } = require(path.join(dist, 'vision', 'cnn'));
+  const { resizeGray } = fer();
   const big = resizeGray(px, 48, 48, 48 * k, 48 * k);
   const s = 48 * k;
   const S = Math.round(s * pad);
@@ -53,9 +52,7 @@ async function main() {
   const engine = arg('detector', 'blazeface');
   const models = arg('models', path.join(ROOT, 'checkpoints'));
   if (!fs.existsSync(path.join(SHARED, 'data', 'fer2013.csv.gz'))) { console.log(`bench:crop: ${SHARED}/data/fer2013.csv.gz not found (FER_SHARED); nothing to measure`); return; }
-  const { createPredictor } = require(path.join(dist, 'vision', 'predict'));
-  const { cropFaces } = require(path.join(dist, 'vision', 'faces'));
-  const { argmax } = require(path.join(dist, 'util', 'argmax'));
+  const { createPredictor, cropFaces, argmax } = fer();
   const predictor = await createPredictor({ modelsDir: models, detector: engine, threads: 1 });
   console.log(`crop framing — detector ${predictor.detector.engine}, nets ${predictor.nets.join(',')}, backend ${predictor.backend.description}, load ${load()}`);
   const rows = await publicTest(n);
@@ -106,7 +103,7 @@ async function main() {
   variants([0, 0.05, 0.076, 0.1, 0.15, 0.2, 0.3], [0, med(dy)]);
 
   // Faces tilted ±15° (rotated inside the frame): eye-line levelling on and off, at the chosen framing.
-  const { defaultFraming } = require(path.join(dist, 'vision', 'detector'));
+  const { defaultFraming } = fer();
   const fr = defaultFraming(engine);
   const sharp = require('sharp');
   const tilted = [];

@@ -10,11 +10,10 @@
 const fs = require('fs');
 const path = require('path');
 const sharp = require('sharp');
-const { arg, load, median } = require('./util');
+const { arg, load, median, fer } = require('./util');
 
 const ROOT = path.join(__dirname, '..');
-// FER_DIST: measure another build's detectors (e.g. FER_DIST=../main/dist for the code before this one).
-const dist = process.env.FER_DIST ? path.resolve(process.env.FER_DIST) : path.join(ROOT, 'dist');
+// FER_DIST: measure another build's detectors (e.g. FER_DIST=../main/dist for the code before this one); see util.fer.
 const MEDIA = process.env.FER_SHARED ? path.join(process.env.FER_SHARED, 'media') : path.resolve(ROOT, '..', 'shared', 'media');
 const TRUTH = JSON.parse(fs.readFileSync(path.join(__dirname, 'data', 'faces.json'), 'utf8'));
 
@@ -45,7 +44,7 @@ function score(dets, truth) {
 }
 
 async function decode(file) {
-  const { loadImage } = require(path.join(dist, 'vision', 'image'));
+  const { loadImage } = fer();
   return loadImage(file);
 }
 
@@ -106,7 +105,7 @@ async function mosaics(sizes) {
     }
     const bg = sharp(bgFile).resize(W, H, { fit: 'cover' }).removeAlpha().toColourspace('srgb');
     const png = await sharp(await bg.png().toBuffer()).composite(composites).png().toBuffer();
-    const { decodeImage } = require(path.join(dist, 'vision', 'image'));
+    const { decodeImage } = fer();
     out.push({ name: `mosaic, ${crops.length} faces of ${size} px`, img: await decodeImage(png, `mosaic${size}`), truth });
   }
   return out;
@@ -126,7 +125,7 @@ async function testSet(sizes = [40, 48, 64, 96, 160]) {
 
 /** A 640×480 photo for timing: the astronaut portrait covering the frame (one face). */
 async function vgaImage() {
-  const { decodeImage } = require(path.join(dist, 'vision', 'image'));
+  const { decodeImage } = fer();
   const buf = await sharp(path.join(ROOT, 'test', 'fixtures', 'astronaut.png')).resize(640, 480, { fit: 'cover', position: 'north' }).png().toBuffer();
   return decodeImage(buf, 'vga');
 }
@@ -191,8 +190,7 @@ function printTable(rows, vga) {
 }
 
 async function main() {
-  const { initBackend } = require(path.join(dist, 'backend'));
-  const { createDetector } = require(path.join(dist, 'vision', 'detector'));
+  const { initBackend, createDetector } = fer();
   const names = arg('detectors', 'blazeface,haar').split(',');
   const opts = {};
   if (arg('min-face', undefined)) opts.minFace = Number(arg('min-face'));

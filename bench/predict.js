@@ -10,41 +10,24 @@
 //   node bench/predict.js [--images N] [--models DIR] [--nets 1,2,3] [--backend NAME] [--detector auto|haar|…] [--tta]
 //                        [--detectors blazeface,haar] [--no-detection]
 //
-// Without --models it times random-weight nets of the real architectures (src/models buildNet): the same
+// Without --models it times random-weight nets of the real architectures (the net registry, NETS): the same
 // compute as trained ones.
 
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { arg, load, median } = require('./util');
+const { arg, load, median, fer, randomModels } = require('./util');
 const { spawnSync } = require('child_process');
 
 const ROOT = path.join(__dirname, '..');
-const dist = path.join(ROOT, 'dist');
 const sharp = require('sharp');
-const { saveModelDir } = require(path.join(dist, 'models', 'io'));
-const { bestModelDir } = require(path.join(dist, 'models', 'checkpoints'));
-const { createPredictor } = require(path.join(dist, 'vision', 'predict'));
-const { predictFiles } = require(path.join(dist, 'vision', 'batch'));
-const { loadImage } = require(path.join(dist, 'vision', 'image'));
-const { cropFaces } = require(path.join(dist, 'vision', 'faces'));
+const { createPredictor, predictFiles, loadImage, cropFaces } = fer();
 
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const f1 = (v) => v.toFixed(1);
 /** CPU time of the whole process (all threads), ms: less sensitive to other load than wall time. */
 const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
-
-async function randomModels(nets) {
-  const { buildNet } = require(path.join(dist, 'models', 'nets'));
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-bench-models-'));
-  for (const id of nets) {
-    const model = buildNet(id, id);
-    await saveModelDir(model, bestModelDir(dir, id));
-    model.dispose();
-  }
-  return dir;
-}
 
 async function main() {
   const images = Number(arg('images', '60'));
@@ -138,7 +121,7 @@ async function main() {
   if (!process.argv.includes('--no-detection')) {
     const det = require('./detection');
     if (fs.existsSync(path.join(det.MEDIA, 'solvay1927.jpg'))) {
-      const { createDetector } = require(path.join(dist, 'vision', 'detector'));
+      const { createDetector } = fer();
       const set = await det.testSet();
       const dets = [];
       for (const n of arg('detectors', 'blazeface,haar').split(',')) dets.push(await createDetector(n));

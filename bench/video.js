@@ -12,7 +12,7 @@
 //                      [--detectors blazeface,haar]
 //                      [--no-worker]   (detect on the main thread, to see what the worker buys)
 //
-// Without --models it times random-weight nets of the real architectures (src/models buildNet): the same
+// Without --models it times random-weight nets of the real architectures (the net registry, NETS): the same
 // compute as trained ones. Decode and encode run in ffmpeg processes in parallel with the JavaScript stages,
 // so they are timed alone first; in the end-to-end runs, "decode wait"/"encode wait" is the time the JS
 // thread waited for them (≈ 0 when they keep up).
@@ -20,31 +20,17 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { arg, load, median } = require('./util');
+const { arg, load, median, fer, randomModels } = require('./util');
 
 const ROOT = path.join(__dirname, '..');
-const dist = path.join(ROOT, 'dist');
-const { saveModelDir } = require(path.join(dist, 'models', 'io'));
-const { bestModelDir } = require(path.join(dist, 'models', 'checkpoints'));
-const { createPredictor } = require(path.join(dist, 'vision', 'predict'));
-const { rgbToGray, cropFaces } = require(path.join(dist, 'vision', 'faces'));
-const { annotateRgb } = require(path.join(dist, 'vision', 'annotate'));
-const { processVideo, VIDEO_DEFAULTS, FrameDecoder, VideoEncoder, findFfmpeg, findFfprobe, probeVideo, resolveSource, ffmpegFeatures } = require(path.join(dist, 'video'));
+const {
+  createPredictor, rgbToGray, cropFaces, annotateRgb,
+  processVideo, VIDEO_DEFAULTS, FrameDecoder, VideoEncoder, findFfmpeg, findFfprobe, probeVideo, resolveSource, ffmpegFeatures,
+} = fer();
 
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 const f1 = (v) => v.toFixed(1);
 const f2 = (v) => v.toFixed(2);
-
-async function randomModels(nets) {
-  const { buildNet } = require(path.join(dist, 'models', 'nets'));
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-bench-models-'));
-  for (const id of nets) {
-    const model = buildNet(id, id);
-    await saveModelDir(model, bestModelDir(dir, id));
-    model.dispose();
-  }
-  return dir;
-}
 
 async function main() {
   const shared = process.env.FER_SHARED ?? path.join(ROOT, '..', 'shared');

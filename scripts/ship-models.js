@@ -12,7 +12,8 @@ const fs = require('fs');
 const path = require('path');
 
 const ROOT = path.resolve(__dirname, '..');
-const { quantizeModelDirFloat16 } = require(path.join(ROOT, 'dist', 'models', 'quantize'));
+// The public API only (dist/index.js), as a user of the package would.
+const { quantizeModelDirFloat16 } = require(path.join(ROOT, 'dist'));
 
 function args(name) {
   const out = [];

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT, FerError } from './util/errors';
-import { takeExitCode } from './commands/common';
+import { cliMessage, takeExitCode } from './commands/common';
 import { colorErr } from './util/log';
 import * as prepare from './commands/prepare';
 import * as train from './commands/train';
@@ -51,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (e instanceof FerError) {
       // Thrown by a flag parser before the action ran.
-      process.stderr.write(`${colorErr.red('fer:')} ${e.message}\n`);
+      process.stderr.write(`${colorErr.red('fer:')} ${cliMessage(e)}\n`);
       return e.exitCode;
     }
     throw e;

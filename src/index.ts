@@ -43,5 +43,16 @@ export { pickComparedFaces, ComparedSide } from './vision/compare';
 export * from './serve';
 export { TTA_MODES, TtaMode, cropOffsets, modelInputSize, predictViews } from './models/crops';
 export { Sgd, Ema, scheduledLr, SCHEDULES, ScheduleName, RECIPE_DEFAULTS, CropAugment } from './train';
+// The net registry: one entry per net ({ id, title, build }); NET_TITLES, buildNet and parseNetList derive from it.
+export { NETS, NetSpec, NetId, NET_IDS, getNet, isNetId } from './models/nets';
+// Evaluation as `fer eval` does it: evaluate() returns the `fer eval --json` document.
+export { evaluate, EvaluateOptions, EvaluateHooks, EvalStart, EvalProgress } from './eval/run';
+export { PrepareHooks } from './data/prepare';
+// Used by the benchmarks and scripts, which import only this entry point.
+export { bestModelDir, lastModelDir, netDir, findTrainedNets, DEFAULT_MODELS_DIR, SHIPPED_MODELS_DIR } from './models/checkpoints';
+export { resizeGray } from './vision/cnn';
+export { argmax } from './util/argmax';
+export { ffmpegFeatures } from './video';
+export { DEFAULT_EVAL_BATCH } from './eval/evaluate';
 export { train, ResumeInfo, TrainCallback, CallbackList, TrainLoop, TrainHooks, EpochStartInfo, BatchInfo, EpochEndInfo, SAVED_OPTIONS, RESUMABLE_OPTIONS } from './train';
 export { setNativeWinograd } from './backend';

@@ -10,7 +10,8 @@ const CLASS = '(Angry|Disgust|Fear|Happy|Sad|Surprise|Neutral)';
 const README = path.join(ROOT, 'README.md');
 const QUICK_START = path.join(ROOT, 'examples', 'quick-start.ts');
 /** Library entry points whose TSDoc carries an @example (issue 18). */
-const EXAMPLE_SOURCES = ['src/video/process.ts', 'src/vision/predict.ts', 'src/vision/batch.ts', 'src/backend/index.ts'];
+const EXAMPLE_SOURCES = ['src/video/process.ts', 'src/vision/predict.ts', 'src/vision/batch.ts', 'src/backend/index.ts',
+  'src/eval/run.ts', 'src/data/prepare.ts', 'src/models/nets.ts'];
 
 function read(file: string): string {
   return fs.readFileSync(file, 'utf8');

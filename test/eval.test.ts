@@ -196,7 +196,7 @@ describe('prepared splits for eval', () => {
       val: { images: uniformFaces([3]), labels: [3] },
       test: { images: new Uint8Array(0), labels: [] },
     });
-    expect(() => loadEvalSplit(dir, 'test')).toThrow(/prep: split 'test' has no rows .*--split val or --split train$/);
+    expect(() => loadEvalSplit(dir, 'test')).toThrow(/prep: split 'test' has no rows .*evaluate another split with split val or split train$/);
     expect(loadEvalSplit(dir, 'val').count).toBe(1);
     fs.rmSync(path.join(dir, 'test_labels.npy'));
     expect(() => loadEvalSplit(dir, 'test')).toThrow(/split 'test' has no rows/);

@@ -67,10 +67,10 @@ describe('the three nets', () => {
   });
 
   it('rejects an unknown net id and parses net lists', () => {
-    expect(() => buildNet(4)).toThrow(/--net 4: no such net/);
+    expect(() => buildNet(4)).toThrow(/^net 4: no such net \(choose 1, 2 or 3\)$/);
     expect(parseNetList('all')).toEqual([1, 2, 3]);
     expect(parseNetList('3,1,3')).toEqual([3, 1]);
-    expect(() => parseNetList('1,x')).toThrow(/--net 1,x/);
+    expect(() => parseNetList('1,x')).toThrow(/^net 1,x: expected 1, 2, 3, a list like 1,3, or all$/);
   });
 });
 

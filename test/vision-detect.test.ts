@@ -149,7 +149,7 @@ describe(`CNN face detection (${DEFAULT_DETECTOR}, the default)`, () => {
     expect(all.length).toBeGreaterThanOrEqual(9);
     expect(sure.length).toBeLessThan(all.length);
     expect(sure.every((b) => b.score! >= 0.9)).toBe(true);
-    expect(() => detector.detect(img.gray, img.width, img.height, { minScore: 1 })).toThrow(/--min-score 1/);
+    expect(() => detector.detect(img.gray, img.width, img.height, { minScore: 1 })).toThrow(/^minScore 1: must be between 0 and 1/);
   });
 });
 

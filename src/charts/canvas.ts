@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { loadOpenCV, CV } from '../vision/opencv';
+import { loadOpenCV, CV } from '../util/opencv';
 
 /**
  * A tiny retained-mode drawing surface that renders to both SVG and PNG. PNG text uses OpenCV's built-in

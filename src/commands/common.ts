@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { EXIT, FerError, isFerError } from '../util/errors';
+import { EXIT, FerError, InvalidParameterError, isFerError } from '../util/errors';
 import { colorErr } from '../util/log';
 import { BACKEND_NAMES } from '../backend';
 
@@ -9,6 +9,31 @@ export function takeExitCode(): number {
   const c = lastExitCode;
   lastExitCode = EXIT.OK;
   return c;
+}
+
+/**
+ * Library options whose flag is not simply `--` + the name in kebab case (`minFace` → `--min-face`).
+ */
+const FLAG_NAMES: Readonly<Record<string, string>> = {
+  nets: '--net',
+  modelsDir: '--models',
+  durationS: '--duration',
+  dataDir: '--data',
+  confusionDir: '--out',
+};
+
+/** The CLI flag for a library option: `minFace` → `--min-face`, `nets` → `--net`. */
+export function flagFor(option: string): string {
+  return FLAG_NAMES[option] ?? `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/**
+ * An error's message as the CLI prints it: library errors that name an option (InvalidParameterError) name its
+ * flag instead, so `minFace 5: …` reads `--min-face 5: …`. Only the first line.
+ */
+export function cliMessage(e: FerError): string {
+  const message = e instanceof InvalidParameterError ? e.messageFor(flagFor) : e.message;
+  return message.split('\n')[0];
 }
 
 /**
@@ -22,7 +47,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
       lastExitCode = typeof code === 'number' ? code : EXIT.OK;
     } catch (e) {
       if (isFerError(e)) {
-        process.stderr.write(`${colorErr.red('fer:')} ${e.message.split('\n')[0]}\n`);
+        process.stderr.write(`${colorErr.red('fer:')} ${cliMessage(e)}\n`);
         lastExitCode = e.exitCode;
       } else {
         throw e;
@@ -66,8 +91,9 @@ export function examples(cmd: Command, lines: string[]): Command {
 /**
  * The first SIGINT/SIGTERM prints `stopping` and calls `onFirst`, which asks the work to wind down and save what it
  * has; a second one exits 130 at once (outputs are atomic, so that is safe too). Returns the uninstaller.
+ * `announce: false` skips the `stopping` line (the command reports the stop itself).
  */
-export function onStopSignals(stopping: string, onFirst: () => void): () => void {
+export function onStopSignals(stopping: string, onFirst: (sig: NodeJS.Signals) => void, opts: { announce?: boolean } = {}): () => void {
   let signalled = false;
   const handler = (sig: NodeJS.Signals): void => {
     if (signalled) {
@@ -75,8 +101,9 @@ export function onStopSignals(stopping: string, onFirst: () => void): () => void
       process.exit(EXIT.INTERRUPTED);
     }
     signalled = true;
-    process.stderr.write(`\n${sig}: ${stopping} (again to quit at once)\n`);
-    onFirst();
+    // `announce: false`: the command says what happened itself once the work has stopped.
+    if (opts.announce !== false) process.stderr.write(`\n${sig}: ${stopping} (again to quit at once)\n`);
+    onFirst(sig);
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);

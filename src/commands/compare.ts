@@ -7,7 +7,7 @@ import { compareExpressions, pickComparedFaces } from '../vision/compare';
 import { confidenceOf } from '../vision/predict';
 import { FacePrediction } from '../vision/types';
 import { comparisonJson } from '../vision/json';
-import { ModelFlags, addModelOptions, predictorFor } from './predict';
+import { ModelFlags, addModelOptions, predictorFor } from './options';
 
 interface CompareFlags extends ModelFlags {
   json: boolean;

@@ -3,13 +3,12 @@ import { Command, Option } from 'commander';
 import { EXIT, FerError } from '../util/errors';
 import { action, examples, numFlag } from './common';
 import { initBackend } from '../backend';
-import { buildNet, NET_TITLES, parseNetList } from '../models/nets';
+import { NetId, buildNet, NET_TITLES, netListText, parseNetList } from '../models/nets';
 import { formatSummary, summarizeModel, ModelSummary } from '../models/summary';
 import { modelDiagram } from '../models/diagram';
 import { renderTo } from '../charts/canvas';
 import { writeFileAtomic } from '../util/atomic';
 import { info } from '../util/log';
-import { NetId } from '../models/checkpoints';
 
 export interface SummaryOptions {
   net: string;
@@ -45,7 +44,7 @@ export async function printSummaries(opts: SummaryOptions): Promise<void> {
 }
 
 export function netOption(defaultValue: string): Option {
-  return new Option('--net <list>', 'which nets: 1, 2, 3, a list like 1,3, or all').default(defaultValue);
+  return new Option('--net <list>', `which nets: ${netListText()}`).default(defaultValue);
 }
 
 export function widthOption(): Option {

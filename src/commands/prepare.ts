@@ -1,11 +1,12 @@
 import { Command, Option } from 'commander';
-import { action, examples, intFlag, numFlag } from './common';
+import { action, examples, intFlag, numFlag, onStopSignals } from './common';
 import { CLASS_NAMES } from '../data/classes';
 import { DEFAULT_PREPARED_DIR, SPLITS } from '../data/dataset';
 import { DROP_REASONS } from '../data/clean';
-import { PrepareReport, prepareDataset } from '../data/prepare';
+import { PrepareProgress, PrepareReport, prepareDataset } from '../data/prepare';
 import { CsvParserMode } from '../data/csvRecords';
-import { EXIT, FerError } from '../util/errors';
+import { AbortedError, EXIT, FerError } from '../util/errors';
+import { Progress, createProgress } from '../util/progress';
 import { color, colorErr, info, warn } from '../util/log';
 
 interface PrepareFlags {
@@ -54,15 +55,39 @@ export function register(program: Command): void {
   ]);
 }
 
+/**
+ * The bar `fer prepare` (and `fer eval --csv`) draws while the CSV is read: bytes, rows, rows/s. Created on the
+ * first progress report, which knows the input's size.
+ */
+export function readingBar(quiet?: boolean): { onProgress: (p: PrepareProgress) => void; stop: () => void } {
+  let bar: Progress | undefined;
+  const started = Date.now();
+  return {
+    onProgress: (p) => {
+      bar ??= createProgress(p.totalBytes, ' prepare {bar} {percentage}% | {mb}/{totalMb} MB | {rows} rows | {rate} rows/s | ETA {eta_formatted}', {
+        quiet, payload: { mb: '0', totalMb: megabytes(p.totalBytes), rows: 0, rate: 0 },
+      });
+      bar.update(p.bytesRead, { mb: megabytes(p.bytesRead), totalMb: megabytes(p.totalBytes), rows: p.rows, rate: Math.round(p.rows / Math.max(0.001, (Date.now() - started) / 1000)) });
+    },
+    stop: () => bar?.stop(),
+  };
+}
+
+function megabytes(bytes: number): string {
+  return (bytes / 1e6).toFixed(1);
+}
+
 async function runPrepare(csv: string, flags: PrepareFlags): Promise<number> {
   const started = Date.now();
-  // Exiting through process.exit runs the atomic-write cleanup, so an interrupted run leaves nothing behind.
-  const onSignal = (signal: NodeJS.Signals): void => {
-    process.stderr.write(`${colorErr.red('fer:')} interrupted (${signal}); no partial output left\n`);
-    process.exit(EXIT.INTERRUPTED);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // The first SIGINT/SIGTERM aborts the run: the library stops reading (or writing), removes its temp folder and
+  // leaves --out as it was. A second one exits at once (the atomic-write cleanup still runs on exit).
+  const controller = new AbortController();
+  let stopSignal: NodeJS.Signals | undefined;
+  const removeHandlers = onStopSignals('', (sig) => {
+    stopSignal = sig;
+    controller.abort();
+  }, { announce: false });
+  const reading = readingBar(flags.quiet);
   let report: PrepareReport;
   try {
     report = await prepareDataset(csv, {
@@ -75,14 +100,19 @@ async function runPrepare(csv: string, flags: PrepareFlags): Promise<number> {
       maxExamples: flags.maxExamples,
       parser: flags.parser,
       chart: Boolean(flags.chart),
-      progress: !flags.quiet,
+      signal: controller.signal,
+      onProgress: reading.onProgress,
     });
   } catch (e) {
-    if (e instanceof FerError) throw e;
-    throw new FerError(`${csv}: ${(e as Error)?.message ?? String(e)}`);
+    if (e instanceof AbortedError && stopSignal) {
+      reading.stop();
+      process.stderr.write(`${colorErr.red('fer:')} interrupted (${stopSignal}); no partial output left\n`);
+      return EXIT.INTERRUPTED;
+    }
+    throw e;
   } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
+    reading.stop();
+    removeHandlers();
   }
   if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   if (!flags.quiet) printSummary(report, flags.out, (Date.now() - started) / 1000);

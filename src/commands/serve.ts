@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { action, examples, intFlag, numFlag } from './common';
 import { EXIT, FerError } from '../util/errors';
 import { info, warn } from '../util/log';
-import { ModelFlags, addModelOptions, detectOptions, predictorFor } from './predict';
+import { ModelFlags, addModelOptions, predictorFor, predictorOptions } from './options';
 import { SERVE_DEFAULTS, createServer } from '../serve/server';
 
 interface ServeFlags extends ModelFlags {
@@ -33,7 +33,7 @@ async function run(o: ServeFlags): Promise<number> {
   try {
     server = await createServer({
       predictor,
-      predictorOptions: { modelsDir: o.models, nets: o.net, tta: o.tta, backend: o.backend, detector: o.detector, margin: o.margin, detect: detectOptions(o) },
+      predictorOptions: predictorOptions(o),
       host: o.host, port: o.port, token, dataDir: o.dataDir, redis,
       jobConcurrency: o.jobs, maxQueued: o.maxQueued,
       maxBodyBytes: Math.round(o.maxBodyMb * 1024 * 1024), maxVideoBytes: Math.round(o.maxVideoMb * 1024 * 1024),

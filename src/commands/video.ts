@@ -6,7 +6,7 @@ import { EXIT, FerError } from '../util/errors';
 import { info } from '../util/log';
 import { Progress, createProgress } from '../util/progress';
 import { OUTPUT_EXTENSIONS, X264_PRESETS } from '../video/encoder';
-import { ModelFlags, addModelOptions } from './predict';
+import { ModelFlags, addModelOptions, predictorOptions } from './options';
 import { VIDEO_DEFAULTS, VideoResult, processVideo, summaryJson } from '../video/process';
 
 interface VideoFlags extends ModelFlags {
@@ -61,14 +61,8 @@ async function run(input: string, output: string | undefined, o: VideoFlags): Pr
       csv: o.csv,
       jsonl: o.jsonl,
       summaryJson: o.summaryJson,
-      modelsDir: o.models,
-      nets: o.net,
-      tta: o.tta,
-      backend: o.backend,
-      detector: o.detector,
+      ...predictorOptions(o),
       detectorModel: o.detectorModel,
-      detect: { detectSize: o.detectSize, minFace: o.minFace, scaleFactor: o.scaleFactor, minNeighbors: o.minNeighbors, minScore: o.minScore, nmsIou: o.nmsIou },
-      margin: o.margin,
       every: o.every,
       smooth: o.smooth,
       minHits: o.minHits,

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { action, examples, intFlag } from './common';
 import { EXIT, FerError } from '../util/errors';
 import { info } from '../util/log';
-import { ModelFlags, addModelOptions, detectOptions } from './predict';
+import { ModelFlags, addModelOptions, detectOptions, predictorOptions } from './options';
 import { createPredictor } from '../vision/predict';
 import { VIDEO_DEFAULTS } from '../video/process';
 import { QUEUE_NAME, WorkerEvent, startVideoWorker } from '../serve/redis';
@@ -40,9 +40,7 @@ async function run(o: WorkerFlags): Promise<number> {
   if (!url) throw new FerError('--redis <url> is required (or set FER_REDIS), e.g. redis://127.0.0.1:6379', EXIT.USAGE);
   // Made as `fer video` makes its own (same defaults, detection thread), so job outputs are the command's.
   const detect = { ...VIDEO_DEFAULTS.detect, ...detectOptions(o) };
-  const predictor = await createPredictor({
-    modelsDir: o.models, nets: o.net, tta: o.tta, backend: o.backend, detector: o.detector, detect, margin: o.margin, detectInWorker: true,
-  });
+  const predictor = await createPredictor({ ...predictorOptions(o), detect, detectInWorker: true });
   if (!o.quiet) info(`backend ${predictor.backend.description} · nets ${predictor.nets.join(',')} from ${o.models}${o.tta ? ' · tta' : ''} · detector ${predictor.detector.engine}`);
   // Progress: the first report of each job, then one line every 10 s (the job itself is updated every 0.5 s).
   const lastPrinted = new Map<string, number>();
@@ -60,8 +58,7 @@ async function run(o: WorkerFlags): Promise<number> {
   let worker;
   try {
     worker = await startVideoWorker(url, {
-      predictor, concurrency: o.concurrency, lockMs: o.lockMs, detect,
-      modelsDir: o.models, nets: o.net, tta: o.tta, backend: o.backend, detector: o.detector, margin: o.margin,
+      ...predictorOptions(o), detect, predictor, concurrency: o.concurrency, lockMs: o.lockMs,
       onEvent: print,
     });
   } catch (e) {

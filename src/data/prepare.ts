@@ -1,10 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { FerError, describeFsError } from '../util/errors';
+import { FerError, describeFsError, invalidParameterError, throwIfAborted, EXIT } from '../util/errors';
 import { recoverDir, writeDirAtomic } from '../util/atomic';
 import { RunLock, acquireLock } from '../util/lock';
 import { FerFolder, checkOutputDir, checkOutputSafety, checkReplaceableDir } from '../util/outputSafety';
-import { createProgress } from '../util/progress';
 import { CLASS_NAMES, ClassName, IMAGE_SIZE, NUM_CLASSES } from './classes';
 import { MANIFEST, SPLITS, Split, SplitName, splitFiles } from './dataset';
 import { encodeNpy, npyHeader } from './npy';
@@ -17,7 +16,18 @@ import { DROP_REASONS, DropReason, DropTally, Drops, SPLIT_USAGE, carveValidatio
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const TOOL_VERSION = (require('../../package.json') as { version: string }).version;
 
-export interface PrepareOptions {
+/** How a caller follows and stops a prepare run: the library draws nothing and logs nothing itself. */
+export interface PrepareHooks {
+  /**
+   * Stops the run: reading ends at the next chunk (or writing at the next split) and the call rejects with an
+   * AbortedError (exit code 130); the output folder is left as it was and no temp files remain.
+   */
+  signal?: AbortSignal;
+  /** Called after each chunk of input is read (about once per MiB). */
+  onProgress?: (p: PrepareProgress) => void;
+}
+
+export interface PrepareOptions extends PrepareHooks {
   /**
    * When the CSV has no PublicTest rows, move this fraction of the cleaned train rows (per class, seeded) to
    * val. 0 (default) leaves val empty. Ignored, with a warning, when PublicTest rows exist.
@@ -35,10 +45,6 @@ export interface PrepareOptions {
   maxExamples?: number;
   /** Record splitting, see CsvParserMode. Default 'auto'. */
   parser?: CsvParserMode;
-  /** Show a progress bar on stderr (only when stderr is a terminal). Default false. */
-  progress?: boolean;
-  /** Called as the input is read (about once per MiB). */
-  onProgress?: (p: PrepareProgress) => void;
 }
 
 export interface PrepareProgress {
@@ -99,21 +105,14 @@ async function parseAndClean(csvPath: string, opts: PrepareOptions): Promise<Par
   let headerSeen = false;
   let rowsRead = 0;
 
-  const bar = opts.progress
-    ? createProgress(src.info.bytes, ' prepare {bar} {percentage}% | {mb}/{totalMb} MB | {rows} rows | {rate} rows/s | ETA {eta_formatted}', {
-      payload: { mb: '0', totalMb: megabytes(src.info.bytes), rows: 0, rate: 0 },
-    })
-    : undefined;
-  const started = Date.now();
   const report = (): void => {
-    const p = { bytesRead: src.bytesRead(), totalBytes: src.info.bytes, rows: rowsRead };
-    opts.onProgress?.(p);
-    bar?.update(p.bytesRead, { mb: megabytes(p.bytesRead), totalMb: megabytes(p.totalBytes), rows: p.rows, rate: Math.round(p.rows / Math.max(0.001, (Date.now() - started) / 1000)) });
+    opts.onProgress?.({ bytesRead: src.bytesRead(), totalBytes: src.info.bytes, rows: rowsRead });
   };
 
   async function* checked(): AsyncGenerator<Buffer> {
     let first = true;
     for await (const chunk of src.chunks) {
+      throwIfAborted(opts.signal);
       if (first) {
         first = false;
         // A NUL byte never occurs in a text CSV: say "binary" instead of quoting garbage as a header.
@@ -177,9 +176,9 @@ async function parseAndClean(csvPath: string, opts: PrepareOptions): Promise<Par
   try {
     await readCsvRecords(checked(), sink, csvPath, o.parser);
   } finally {
-    bar?.stop();
     src.close();
   }
+  throwIfAborted(opts.signal);
   if (!headerSeen) throw new FerError(`${csvPath}: no CSV header (expected emotion,pixels,Usage)`);
   if (rowsRead === 0) throw new FerError(`${csvPath}: no data rows after the header`);
 
@@ -246,7 +245,24 @@ export async function prepareInMemory(csvPath: string, opts: PrepareOptions = {}
 
 /**
  * Prepare the CSV into `opts.out` (layout in dataset.ts) and write manifest.json (= the returned report).
- * The directory appears complete or not at all; an existing prepared dataset there is replaced.
+ * The directory appears complete or not at all; an existing prepared dataset there is replaced. Nothing is
+ * printed: progress comes through `onProgress`, and `signal` stops the run (AbortedError, nothing written).
+ *
+ * @example
+ * ```ts
+ * import { prepareDataset, loadPreparedSplit } from 'fer';
+ *
+ * const controller = new AbortController();
+ * process.once('SIGINT', () => controller.abort());
+ * const report = await prepareDataset('data/fer2013.csv.gz', {
+ *   out: 'data/prepared',
+ *   signal: controller.signal,
+ *   onProgress: (p) => console.error(`${(100 * p.bytesRead / p.totalBytes).toFixed(0)}% · ${p.rows} rows`),
+ * });
+ * console.log(report.rows.kept, 'faces kept;', report.splits.val.count, 'in val');
+ * const val = loadPreparedSplit('data/prepared', 'val'); // { images: Uint8Array (n×48×48), labels, count }
+ * console.log(val.count === report.splits.val.count);
+ * ```
  */
 export async function prepareDataset(csvPath: string, opts: PrepareOptions & { out: string; chart?: boolean }): Promise<PrepareReport> {
   const lock = openOutputDir(csvPath, opts.out);
@@ -260,9 +276,10 @@ export async function prepareDataset(csvPath: string, opts: PrepareOptions & { o
 async function prepareLocked(csvPath: string, opts: PrepareOptions & { out: string; chart?: boolean }): Promise<PrepareReport> {
   const { store, order, report } = await parseAndClean(csvPath, opts);
   // Checked again: minutes may have passed since the start.
-  checkReplaceableDir(opts.out, '--out', PREPARED_FOLDER);
+  checkReplaceableDir(opts.out, { option: 'out' }, PREPARED_FOLDER);
   await writeDirAtomic(opts.out, async (tmp) => {
     for (const s of SPLITS) {
+      throwIfAborted(opts.signal);
       const files = splitFiles(tmp, s);
       writeImagesNpy(files.images, store, order[s]);
       writeWhole(files.labels, encodeNpy({ dtype: 'uint8', shape: [order[s].length], data: labelsOf(store, order[s]) }));
@@ -281,6 +298,7 @@ async function prepareLocked(csvPath: string, opts: PrepareOptions & { out: stri
         }
       }
     }
+    throwIfAborted(opts.signal);
     writeWhole(path.join(tmp, MANIFEST), JSON.stringify(report, null, 2) + '\n');
   });
   return report;
@@ -296,11 +314,11 @@ function normalizeOptions(opts: PrepareOptions): typeof DEFAULTS {
     maxExamples: opts.maxExamples ?? DEFAULTS.maxExamples,
     parser: opts.parser ?? DEFAULTS.parser,
   };
-  if (!(o.valFraction >= 0 && o.valFraction < 1)) throw new FerError(`valFraction ${o.valFraction}: expected a number in [0, 1)`);
-  if (!(o.minStd >= 0)) throw new FerError(`minStd ${o.minStd}: expected a number ≥ 0`);
-  if (!Number.isInteger(o.seed)) throw new FerError(`seed ${o.seed}: expected an integer`);
-  if (!Number.isInteger(o.maxExamples) || o.maxExamples < 0) throw new FerError(`maxExamples ${o.maxExamples}: expected an integer ≥ 0`);
-  if (o.parser !== 'auto' && o.parser !== 'csv-parse') throw new FerError(`parser ${String(o.parser)}: expected auto or csv-parse`);
+  if (!(o.valFraction >= 0 && o.valFraction < 1)) throw invalidParameterError('valFraction', 'expected a number in [0, 1)', o.valFraction, EXIT.ERROR);
+  if (!(o.minStd >= 0)) throw invalidParameterError('minStd', 'expected a number ≥ 0', o.minStd, EXIT.ERROR);
+  if (!Number.isInteger(o.seed)) throw invalidParameterError('seed', 'expected an integer', o.seed, EXIT.ERROR);
+  if (!Number.isInteger(o.maxExamples) || o.maxExamples < 0) throw invalidParameterError('maxExamples', 'expected an integer ≥ 0', o.maxExamples, EXIT.ERROR);
+  if (o.parser !== 'auto' && o.parser !== 'csv-parse') throw invalidParameterError('parser', 'expected auto or csv-parse', String(o.parser), EXIT.ERROR);
   return o;
 }
 
@@ -331,17 +349,13 @@ function quote(bytes: Buffer): string {
   return `'${s}'`;
 }
 
-function megabytes(bytes: number): string {
-  return (bytes / 1e6).toFixed(1);
-}
-
 function labelsOf(store: RowStore, rows: Int32Array): Uint8Array {
   const out = new Uint8Array(rows.length);
   for (let k = 0; k < rows.length; k++) out[k] = store.labels[rows[k]];
   return out;
 }
 
-/** What `fer prepare` writes in its --out folder: only such a folder is ever replaced. */
+/** What `fer prepare` writes in its output folder (`out`): only such a folder is ever replaced. */
 export const PREPARED_FOLDER: FerFolder = {
   kind: 'a prepared dataset',
   marker: MANIFEST,
@@ -353,19 +367,19 @@ export const PREPARED_FOLDER: FerFolder = {
 };
 
 /**
- * Refuse, before reading a byte of input, an --out that could not be written, that holds an input, or that holds
+ * Refuse, before reading a byte of input, an `out` that could not be written, that holds an input, or that holds
  * anything but a prepared dataset fer wrote (replacing it would delete the user's files). Takes the run lock and
  * repairs a crashed run's interrupted swap first.
  */
 function openOutputDir(csvPath: string, out: string): RunLock {
-  checkOutputSafety([{ path: csvPath, what: 'input' }], [{ path: out, what: '--out', kind: 'dir' }]);
-  checkOutputDir(out, '--out');
+  checkOutputSafety([{ path: csvPath, what: 'input' }], [{ path: out, what: { option: 'out' }, kind: 'dir' }]);
+  checkOutputDir(out, { option: 'out' });
   const lock = acquireLock(out, `fer prepare --out ${out}`);
   try {
     recoverDir(out, (dir) => {
       try { return PREPARED_FOLDER.isFerMarker(fs.readFileSync(path.join(dir, MANIFEST), 'utf8')); } catch { return false; }
     });
-    checkReplaceableDir(out, '--out', PREPARED_FOLDER);
+    checkReplaceableDir(out, { option: 'out' }, PREPARED_FOLDER);
   } catch (e) {
     lock.release();
     throw e;

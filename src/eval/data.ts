@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { MANIFEST, SPLITS, Split, SplitName, loadPreparedSplit, splitFiles } from '../data/dataset';
 import { readNpy } from '../data/npy';
-import { FerError } from '../util/errors';
+import { EXIT, InvalidParameterError, OptionNamer } from '../util/errors';
 
 /** Rows in a prepared split without loading its images (0 when the split is absent). */
 export function preparedSplitRows(dir: string, split: SplitName): number {
@@ -12,13 +12,13 @@ export function preparedSplitRows(dir: string, split: SplitName): number {
 }
 
 /** The error for an empty split, naming it and the splits that do have rows. */
-export function emptySplitError(source: string, split: string, rowsOf: (s: SplitName) => number): FerError {
+export function emptySplitError(source: string, split: string, rowsOf: (s: SplitName) => number): InvalidParameterError {
   const others = SPLITS.filter((s) => s !== split && rowsOf(s) > 0)
     // Evaluating on the training split measures memorisation; suggest it last.
     .sort((a, b) => Number(a === 'train') - Number(b === 'train'));
   const why = split === 'test' ? ' (FER2013\'s PrivateTest rows are withheld from this data)' : '';
-  const hint = others.length > 0 ? `; evaluate another split with ${others.map((s) => `--split ${s}`).join(' or ')}` : '';
-  return new FerError(`${source}: split '${split}' has no rows${why}${hint}`);
+  const hint = (n: OptionNamer): string => (others.length > 0 ? `; evaluate another split with ${others.map((s) => `${n('split')} ${s}`).join(' or ')}` : '');
+  return new InvalidParameterError('split', (n) => `${source}: split '${split}' has no rows${why}${hint(n)}`, EXIT.ERROR);
 }
 
 /** Load one split of a prepared dataset for evaluation; an empty or absent split is an error suggesting another. */

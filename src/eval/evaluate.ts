@@ -4,7 +4,7 @@ import { IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
 import { Split } from '../data/dataset';
 import { LoadedNet, ensembleScores, predictScores } from '../models/classifier';
 import { TtaMode } from '../models/crops';
-import { FerError } from '../util/errors';
+import { FerError, invalidParameterError, EXIT } from '../util/errors';
 import { Metrics, classificationMetrics } from './metrics';
 import { yieldToEventLoop } from '../util/yield';
 
@@ -85,7 +85,7 @@ export async function scoreNets(nets: LoadedNet[], split: Split, opts: ScoreOpti
 export function reportScores(netScores: NetScores[], labels: Uint8Array, weights?: number[]): ModelReport[] {
   if (netScores.length === 0) throw new FerError('no model to evaluate');
   if (weights && weights.length !== netScores.length) {
-    throw new FerError(`--weights: ${weights.length} weights for ${netScores.length} nets (${netScores.map((s) => s.net).join(',')})`);
+    throw invalidParameterError('weights', `${weights.length} weights for ${netScores.length} nets (${netScores.map((s) => s.net).join(',')})`, undefined, EXIT.ERROR);
   }
   const reports: ModelReport[] = netScores.map((s) => ({
     name: `net${s.net}`,
@@ -97,7 +97,7 @@ export function reportScores(netScores: NetScores[], labels: Uint8Array, weights
   if (netScores.length > 1) {
     const raw = weights ?? netScores.map(() => 1);
     const total = raw.reduce((a, b) => a + b, 0);
-    if (!(total > 0) || raw.some((w) => w < 0)) throw new FerError('--weights: weights must be ≥ 0 with a positive sum');
+    if (!(total > 0) || raw.some((w) => w < 0)) throw invalidParameterError('weights', 'weights must be ≥ 0 with a positive sum', undefined, EXIT.ERROR);
     const t0 = performance.now();
     const scores = ensembleScores(netScores.map((s) => s.scores), raw);
     const combine = (performance.now() - t0) / 1000;

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { MODEL_JSON } from './io';
+import { NET_IDS } from './nets';
 
 /**
  * Checkpoint layout, shared by `fer train` (writer) and eval/predict/video (readers):
@@ -16,8 +17,8 @@ export const DEFAULT_MODELS_DIR = 'checkpoints';
  */
 export const SHIPPED_MODELS_DIR = path.resolve(__dirname, '..', '..', 'checkpoints');
 
-export const NET_IDS = [1, 2, 3] as const;
-export type NetId = (typeof NET_IDS)[number];
+// The net ids come from the registry (nets.ts); re-exported for the checkpoint readers.
+export { NET_IDS, NetId } from './nets';
 
 export function netDir(modelsDir: string, net: number): string {
   return path.join(modelsDir, `net${net}`);

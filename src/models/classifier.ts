@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { FerError } from '../util/errors';
+import { FerError, InvalidParameterError, invalidParameterError, EXIT } from '../util/errors';
 import { IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
 import { facesToTensor } from '../preprocess/normalize';
 import { loadModelDir } from './io';
@@ -21,11 +21,11 @@ export async function loadNets(modelsDir: string, nets?: number[], opts: { fold?
   const found = findTrainedNets(modelsDir);
   const want = nets ?? found;
   if (found.length === 0) {
-    throw new FerError(`no trained model in ${modelsDir} (expected net<k>/best/model.json): run \`fer train\` or point --models at a checkpoints directory`);
+    throw new InvalidParameterError('modelsDir', (n) => `no trained model in ${modelsDir} (expected net<k>/best/model.json): run \`fer train\` or point ${n('modelsDir')} at a checkpoints directory`, EXIT.ERROR);
   }
   const missing = want.filter((n) => !found.includes(n));
   if (missing.length > 0) {
-    throw new FerError(`--net ${missing.join(',')}: no trained model in ${modelsDir} for net ${missing.join(', ')} (found: ${found.join(', ')})`);
+    throw invalidParameterError('nets', `no trained model in ${modelsDir} for net ${missing.join(', ')} (found: ${found.join(', ')})`, missing.join(','), EXIT.ERROR);
   }
   const out: LoadedNet[] = [];
   try {

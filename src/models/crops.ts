@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { IMAGE_SIZE } from '../data/classes';
-import { EXIT, FerError } from '../util/errors';
+import { EXIT, InvalidParameterError } from '../util/errors';
 
 /**
  * Nets trained on random crops of the 48×48 face (`fer train --crop 44`) take a smaller input. Their input size is
@@ -27,7 +27,7 @@ export function ttaMode(tta: boolean | TtaMode | undefined): TtaMode {
 export function parseTtaFlag(v: string | boolean): TtaMode {
   if (v === true) return 'flip';
   if (typeof v === 'string' && (TTA_MODES as readonly string[]).includes(v)) return v as TtaMode;
-  throw new FerError(`--tta ${String(v)}: choose one of ${TTA_MODES.join(', ')} (bare --tta = flip)`, EXIT.USAGE);
+  throw new InvalidParameterError('tta', (n) => `${n('tta')} ${String(v)}: choose one of ${TTA_MODES.join(', ')} (bare ${n('tta')} = flip)`, EXIT.USAGE);
 }
 
 /** Side of the square input a model takes (48 for the original nets). */

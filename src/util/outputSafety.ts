@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { EXIT, FerError, describeFsError } from './errors';
+import { EXIT, FerError, InvalidParameterError, OptionNamer, describeFsError } from './errors';
 
 /**
  * The one output-safety rule every command follows before it writes anything:
@@ -8,13 +8,21 @@ import { EXIT, FerError, describeFsError } from './errors';
  *   - no two outputs of a run are the same file;
  *   - no input or other output lies inside a folder the run replaces;
  *   - a folder is replaced only when it holds nothing but what fer wrote there (see checkReplaceableDir).
- * A refusal is a FerError (exit 1) naming both paths.
+ * A refusal is a FerError (exit 1) naming both paths. A path a library option named is labelled `{ option }`:
+ * the refusal is then an InvalidParameterError naming that option (the CLI names its flag instead).
  */
+
+/** How a message names a path: a fixed word ('input', 'output video') or the library option that gave it. */
+export type PathLabel = string | { option: string };
+
+function labelText(l: PathLabel, n: OptionNamer): string {
+  return typeof l === 'string' ? l : n(l.option);
+}
 
 export interface PathRole {
   path: string;
-  /** How the user named it, for messages: 'input', '--csv', '--out', 'output video'… */
-  what: string;
+  /** How the user named it, for messages: 'input', 'output video', '--out', or `{ option: 'csv' }`… */
+  what: PathLabel;
 }
 
 export interface OutputRole extends PathRole {
@@ -86,8 +94,11 @@ export function isInside(p: string, dir: string): boolean {
   return containerIds(p).has(d.id);
 }
 
-function refuse(message: string): never {
-  throw new FerError(message, EXIT.ERROR);
+/** Throw a refusal: an InvalidParameterError when a label is an option (the first one), else a FerError. */
+function refuse(labels: PathLabel[], render: (n: OptionNamer) => string): never {
+  const option = labels.find((l): l is { option: string } => typeof l !== 'string');
+  if (option) throw new InvalidParameterError(option.option, render, EXIT.ERROR);
+  throw new FerError(render((o) => o), EXIT.ERROR);
 }
 
 /** Apply the rule to a run's inputs and outputs (paths that do not exist are fine as outputs). */
@@ -103,22 +114,22 @@ export function checkOutputSafety(inputs: PathRole[], outputs: OutputRole[]): vo
   const keys = new Map<string, OutputRole>();
   for (const o of given) {
     const s = statId(o.path);
-    if (s && (o.kind ?? 'file') === 'file' && s.stat.isDirectory()) refuse(`${o.what} ${o.path}: is a directory`);
+    if (s && (o.kind ?? 'file') === 'file' && s.stat.isDirectory()) refuse([o.what], (n) => `${labelText(o.what, n)} ${o.path}: is a directory`);
     const input = (s ? inputIds.get(s.id) : undefined) ?? inputIds.get(path.resolve(o.path));
-    if (input) refuse(`${o.what} ${o.path} is the ${input.what} ${input.path} (the same file); refusing to overwrite it`);
+    if (input) refuse([o.what, input.what], (n) => `${labelText(o.what, n)} ${o.path} is the ${labelText(input.what, n)} ${input.path} (the same file); refusing to overwrite it`);
     const key = locationKey(o.path);
     const twin = keys.get(key);
-    if (twin) refuse(`${twin.what} ${twin.path} and ${o.what} ${o.path} are the same file; give each output its own name`);
+    if (twin) refuse([twin.what, o.what], (n) => `${labelText(twin.what, n)} ${twin.path} and ${labelText(o.what, n)} ${o.path} are the same file; give each output its own name`);
     keys.set(key, o);
   }
   for (const o of given) {
     if (o.kind !== 'dir') continue;
     for (const i of inputs) {
-      if (isInside(i.path, o.path)) refuse(`${o.what} ${o.path} would be replaced, but it holds the ${i.what} ${i.path}; choose another ${o.what}`);
+      if (isInside(i.path, o.path)) refuse([o.what, i.what], (n) => `${labelText(o.what, n)} ${o.path} would be replaced, but it holds the ${labelText(i.what, n)} ${i.path}; choose another ${labelText(o.what, n)}`);
     }
     for (const other of given) {
       if (other !== o && isInside(other.path, o.path)) {
-        refuse(`${o.what} ${o.path} would be replaced, but ${other.what} ${other.path} lies inside it; choose another ${o.what}`);
+        refuse([o.what, other.what], (n) => `${labelText(o.what, n)} ${o.path} would be replaced, but ${labelText(other.what, n)} ${other.path} lies inside it; choose another ${labelText(o.what, n)}`);
       }
     }
   }
@@ -126,17 +137,18 @@ export function checkOutputSafety(inputs: PathRole[], outputs: OutputRole[]): vo
 
 /**
  * `out` can be created or written as a folder: it is absent or a folder, and its nearest existing ancestor is a
- * writable folder. `flag` names it in messages (e.g. '--out').
+ * writable folder. `flag` names it in messages (e.g. '--out', or `{ option: 'out' }` from library code).
  */
-export function checkOutputDir(out: string, flag: string): void {
+export function checkOutputDir(out: string, flag: PathLabel): void {
+  const fail: (rest: (f: string) => string) => never = (rest) => refuseAs(flag, rest);
   let stat: fs.Stats | undefined;
   try {
     stat = fs.statSync(out);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new FerError(`${flag} ${describeFsError(e, out)}`);
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') fail((f) => `${f} ${describeFsError(e, out)}`);
   }
-  if (stat && !stat.isDirectory()) throw new FerError(`${flag} ${out}: exists and is not a directory`);
+  if (stat && !stat.isDirectory()) fail((f) => `${f} ${out}: exists and is not a directory`);
   let dir = stat ? path.resolve(out) : path.dirname(path.resolve(out));
   for (;;) {
     let s: fs.Stats;
@@ -147,13 +159,13 @@ export function checkOutputDir(out: string, flag: string): void {
         dir = path.dirname(dir);
         continue;
       }
-      throw new FerError(`${flag} ${out}: cannot write: ${describeFsError(e, dir)}`);
+      return fail((f) => `${f} ${out}: cannot write: ${describeFsError(e, dir)}`);
     }
-    if (!s.isDirectory()) throw new FerError(`${flag} ${out}: cannot write: ${dir} is not a directory`);
+    if (!s.isDirectory()) fail((f) => `${f} ${out}: cannot write: ${dir} is not a directory`);
     try {
       fs.accessSync(dir, fs.constants.W_OK);
     } catch (e) {
-      throw new FerError(`${flag} ${out}: cannot write: ${describeFsError(e, dir)}`);
+      fail((f) => `${f} ${out}: cannot write: ${describeFsError(e, dir)}`);
     }
     return;
   }
@@ -173,15 +185,16 @@ export interface FerFolder {
  * Refuse to replace `dir` unless it is absent, empty, or holds nothing but what fer wrote there: fer's marker
  * file and only names fer writes (no subfolders, no other files).
  */
-export function checkReplaceableDir(dir: string, flag: string, folder: FerFolder): void {
+export function checkReplaceableDir(dir: string, flag: PathLabel, folder: FerFolder): void {
+  const fail: (rest: (f: string) => string) => never = (rest) => refuseAs(flag, rest);
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return;
-    if (code === 'ENOTDIR') throw new FerError(`${flag} ${dir}: exists and is not a directory`);
-    throw new FerError(`${flag} ${describeFsError(e, dir)}`);
+    if (code === 'ENOTDIR') fail((f) => `${f} ${dir}: exists and is not a directory`);
+    fail((f) => `${f} ${describeFsError(e, dir)}`);
   }
   if (entries.length === 0) return;
   const markerPath = path.join(dir, folder.marker);
@@ -192,10 +205,15 @@ export function checkReplaceableDir(dir: string, flag: string, folder: FerFolder
     ours = false;
   }
   if (!ours) {
-    throw new FerError(`${flag} ${dir}: exists and is not ${folder.kind} written by fer (no fer ${folder.marker}); refusing to replace it`);
+    fail((f) => `${f} ${dir}: exists and is not ${folder.kind} written by fer (no fer ${folder.marker}); refusing to replace it`);
   }
   const foreign = entries.find((e) => !e.isFile() || !folder.allowed(e.name));
   if (foreign) {
-    throw new FerError(`${flag} ${dir}: holds ${path.join(dir, foreign.name)}, which fer did not write; refusing to replace the folder (move it or choose another ${flag})`);
+    fail((f) => `${f} ${dir}: holds ${path.join(dir, foreign.name)}, which fer did not write; refusing to replace the folder (move it or choose another ${f})`);
   }
+}
+
+/** A refusal whose message starts with the label `flag` (rendered by the CLI as its flag when it is an option). */
+function refuseAs(flag: PathLabel, rest: (f: string) => string): never {
+  return refuse([flag], (n) => rest(labelText(flag, n)));
 }

@@ -1,6 +1,6 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as path from 'path';
-import { FerError } from '../util/errors';
+import { FerError, invalidParameterError, EXIT } from '../util/errors';
 import { commitTemp, discardTemp } from '../util/atomic';
 import { FfmpegFeatures, Source, lastErrorLine, passthroughArgs } from './ffmpeg';
 import { reserveOutput } from './files';
@@ -71,9 +71,9 @@ export class VideoEncoder {
   constructor(private readonly opts: EncoderOptions) {
     this.container = outputContainer(opts.target);
     if (opts.preset !== undefined && !(X264_PRESETS as readonly string[]).includes(opts.preset)) {
-      throw new FerError(`--preset ${opts.preset}: unknown x264 preset (choose ${X264_PRESETS.join(', ')})`);
+      throw invalidParameterError('preset', `unknown x264 preset (choose ${X264_PRESETS.join(', ')})`, opts.preset, EXIT.ERROR);
     }
-    if (opts.crf !== undefined && !(opts.crf >= 0 && opts.crf <= 51)) throw new FerError(`--crf ${opts.crf}: must be between 0 and 51`);
+    if (opts.crf !== undefined && !(opts.crf >= 0 && opts.crf <= 51)) throw invalidParameterError('crf', 'must be between 0 and 51', opts.crf, EXIT.ERROR);
     this.tmp = reserveOutput(opts.target, 'video');
     // Strictly increasing timestamps, by at least one tick of the output time base.
     this.minStepUs = opts.timeBaseDen ? Math.ceil(1e6 / opts.timeBaseDen) : 1;

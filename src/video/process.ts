@@ -1,4 +1,4 @@
-import { EXIT, FerError } from '../util/errors';
+import { FerError, invalidParameterError } from '../util/errors';
 import { writeFileAtomic } from '../util/atomic';
 import { checkOutputSafety } from '../util/outputSafety';
 import { argmax } from '../util/argmax';
@@ -165,15 +165,15 @@ function concat(parts: Uint8Array[], total: number): Uint8Array {
 
 function validate(o: ProcessVideoOptions): void {
   const every = o.every ?? VIDEO_DEFAULTS.every;
-  if (!(Number.isInteger(every) && every >= 1)) throw new FerError(`--every ${every}: expected an integer ≥ 1`, EXIT.USAGE);
+  if (!(Number.isInteger(every) && every >= 1)) throw invalidParameterError('every', 'expected an integer ≥ 1', every);
   const smooth = o.smooth ?? VIDEO_DEFAULTS.smooth;
-  if (!(smooth > 0 && smooth <= 1)) throw new FerError(`--smooth ${smooth}: expected a number in (0, 1] (1 = no smoothing)`, EXIT.USAGE);
+  if (!(smooth > 0 && smooth <= 1)) throw invalidParameterError('smooth', 'expected a number in (0, 1] (1 = no smoothing)', smooth);
   const minHits = o.minHits ?? VIDEO_DEFAULTS.minHits;
-  if (!(Number.isInteger(minHits) && minHits >= 1)) throw new FerError(`--min-hits ${minHits}: expected an integer ≥ 1`, EXIT.USAGE);
+  if (!(Number.isInteger(minHits) && minHits >= 1)) throw invalidParameterError('minHits', 'expected an integer ≥ 1', minHits);
   if (o.maxFrames !== undefined && !(Number.isInteger(o.maxFrames) && o.maxFrames >= 1)) {
-    throw new FerError(`--max-frames ${o.maxFrames}: expected an integer ≥ 1`, EXIT.USAGE);
+    throw invalidParameterError('maxFrames', 'expected an integer ≥ 1', o.maxFrames);
   }
-  if (o.durationS !== undefined && !(o.durationS > 0)) throw new FerError(`--duration ${o.durationS}: expected seconds > 0`, EXIT.USAGE);
+  if (o.durationS !== undefined && !(o.durationS > 0)) throw invalidParameterError('durationS', 'expected seconds > 0', o.durationS);
 }
 
 /**
@@ -199,8 +199,8 @@ function validate(o: ProcessVideoOptions): void {
 export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult> {
   validate(o);
   // No output may be the input or another output (src/util/outputSafety.ts).
-  checkOutputSafety([{ path: o.input, what: 'input' }], [{ path: o.output ?? '', what: 'output video' }, { path: o.csv ?? '', what: '--csv' },
-    { path: o.jsonl ?? '', what: '--jsonl' }, { path: o.summaryJson ?? '', what: '--summary-json' }]);
+  checkOutputSafety([{ path: o.input, what: 'input' }], [{ path: o.output ?? '', what: 'output video' }, { path: o.csv ?? '', what: { option: 'csv' } },
+    { path: o.jsonl ?? '', what: { option: 'jsonl' } }, { path: o.summaryJson ?? '', what: { option: 'summaryJson' } }]);
   const every = o.every ?? VIDEO_DEFAULTS.every;
   const alpha = o.smooth ?? VIDEO_DEFAULTS.smooth;
   const detectOpts: DetectOptions = { ...VIDEO_DEFAULTS.detect, ...Object.fromEntries(Object.entries(o.detect ?? {}).filter(([, v]) => v !== undefined)) };

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { EXIT, FerError, isFerError } from '../util/errors';
+import { EXIT, InvalidParameterError, invalidParameterError, isFerError } from '../util/errors';
 import { checkOutputSafety, locationKey } from '../util/outputSafety';
 import { Annotation, annotateRgb } from './annotate';
 import { LoadedImage, loadImage, saveRgb } from './image';
@@ -30,11 +30,11 @@ export function planOutputs(files: string[], out: string, relative: Map<string, 
   const asDir = existing ? existing.isDirectory() : slash || ext === '';
   if (!asDir) {
     if (!slash && ext !== '' && !isWritableImagePath(out)) {
-      throw new FerError(`--out ${out}: unknown image type ${ext}; use ${WRITABLE.join(', ')}, or a folder (end it with /)`, EXIT.USAGE);
+      throw invalidParameterError('out', `unknown image type ${ext}; use ${WRITABLE.join(', ')}, or a folder (end it with /)`, out, EXIT.USAGE);
     }
-    if (existing && !existing.isFile()) throw new FerError(`--out ${out}: exists and is not a file or folder`);
+    if (existing && !existing.isFile()) throw invalidParameterError('out', 'exists and is not a file or folder', out, EXIT.ERROR);
     if (files.length > 1) {
-      throw new FerError(`--out ${out} names one image, but there are ${files.length} inputs; give a folder instead (e.g. --out ${out.replace(/\.[^./]*$/, '')}/)`, EXIT.USAGE);
+      throw new InvalidParameterError('out', (n) => `${n('out')} ${out} names one image, but there are ${files.length} inputs; give a folder instead (e.g. ${n('out')} ${out.replace(/\.[^./]*$/, '')}/)`, EXIT.USAGE);
     }
   }
   const used = new Set<string>();
@@ -52,7 +52,7 @@ export function planOutputs(files: string[], out: string, relative: Map<string, 
     used.add(locationKey(target));
     plan.set(file, target);
   }
-  checkOutputSafety(files.map((f) => ({ path: f, what: 'input' })), [...plan.values()].map((t) => ({ path: t, what: '--out' })));
+  checkOutputSafety(files.map((f) => ({ path: f, what: 'input' })), [...plan.values()].map((t) => ({ path: t, what: { option: 'out' } })));
   return plan;
 }
 
@@ -73,6 +73,8 @@ export interface PredictFilesOptions {
   detect?: DetectOptions;
   /** Annotated image path for each input (see planOutputs); inputs not in the map get none. */
   outputs?: Map<string, string>;
+  /** Stops the batch after the current image: no further result is yielded and no further file is read. */
+  signal?: AbortSignal;
 }
 
 export function annotationsFor(faces: FacePrediction[]): Annotation[] {
@@ -105,7 +107,8 @@ const LOOKAHEAD = 2;
 /**
  * Detect and classify every face in each file, in order, one result per file. The next images are decoded
  * and detected (off the main thread, see createPredictor's detectInWorker) while the current one is
- * classified. Unreadable files give a result with `error` and the batch goes on.
+ * classified. Unreadable files give a result with `error` and the batch goes on. `signal` stops it after the
+ * current image.
  *
  * @example
  * ```ts
@@ -127,14 +130,14 @@ export async function* predictFiles(files: string[], predictor: Predictor, opts:
   const queue: Promise<Staged>[] = [];
   let started = 0;
   const fill = () => {
-    while (queue.length < LOOKAHEAD && started < files.length) {
+    while (queue.length < LOOKAHEAD && started < files.length && !opts.signal?.aborted) {
       const p = stage(files[started++], predictor, opts.detect);
       p.catch(() => undefined); // handled when awaited; avoid an unhandled rejection meanwhile
       queue.push(p);
     }
   };
   fill();
-  while (queue.length > 0) {
+  while (queue.length > 0 && !opts.signal?.aborted) {
     const s = await (queue.shift() as Promise<Staged>);
     fill();
     if (!s.img || !s.boxes) {

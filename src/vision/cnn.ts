@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { FerError } from '../util/errors';
+import { FerError, invalidParameterError, EXIT } from '../util/errors';
 import { axisWeights } from './faces';
 import { nms } from './nms';
 import { Box, DetectOptions, EngineName, FaceDetector } from './types';
@@ -220,9 +220,9 @@ function validate(opts: DetectOptions): { minFace: number; minScore: number; nms
   const minFace = opts.minFace ?? DEFAULT_MIN_FACE;
   const minScore = opts.minScore ?? CNN_DEFAULTS.minScore;
   const nmsIou = opts.nmsIou ?? CNN_DEFAULTS.nmsIou;
-  if (!(minFace >= 0)) throw new FerError(`--min-face ${minFace}: must be 0 or more`);
-  if (!(minScore > 0 && minScore < 1)) throw new FerError(`--min-score ${minScore}: must be between 0 and 1 (exclusive)`);
-  if (!(nmsIou > 0 && nmsIou <= 1)) throw new FerError(`--nms-iou ${nmsIou}: must be in (0, 1]`);
+  if (!(minFace >= 0)) throw invalidParameterError('minFace', 'must be 0 or more', minFace, EXIT.ERROR);
+  if (!(minScore > 0 && minScore < 1)) throw invalidParameterError('minScore', 'must be between 0 and 1 (exclusive)', minScore, EXIT.ERROR);
+  if (!(nmsIou > 0 && nmsIou <= 1)) throw invalidParameterError('nmsIou', 'must be in (0, 1]', nmsIou, EXIT.ERROR);
   return { minFace, minScore, nmsIou, maxSide: 8192 };
 }
 
@@ -363,7 +363,7 @@ function clampBox(b: Box, width: number, height: number): Box {
  */
 export async function createCnnDetector(name: CnnName, file?: string): Promise<CnnDetector> {
   const spec = CNN_MODELS[name];
-  if (!spec) throw new FerError(`--detector ${name}: unknown CNN detector (choose ${CNN_NAMES.join(', ')})`);
+  if (!spec) throw invalidParameterError('detector', `unknown CNN detector (choose ${CNN_NAMES.join(', ')})`, name, EXIT.ERROR);
   const modelFile = file ?? cnnModelFile(spec);
   const hint = spec.package === '@vladmandic/human' ? 'reinstall fer: npm ci installs it' : `npm install ${spec.package} to use it`;
   const model = await loadGraphModelFile(modelFile, hint);

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { createRequire } from 'module';
-import { FerError } from '../util/errors';
+import { FerError, invalidParameterError, EXIT } from '../util/errors';
 import { loadOpenCV, CV } from './opencv';
 import { CNN_DEFAULTS, CNN_NAMES, CnnName, DEFAULT_MIN_FACE, createCnnDetector } from './cnn';
 import { overlapArea } from './nms';
@@ -55,11 +55,11 @@ const NATIVE_HINT = `install ${NATIVE_MODULE} outside the project (Debian: apt-g
 
 function resolveOptions(opts: DetectOptions = {}): Required<DetectOptions> {
   const o = { ...DEFAULT_DETECT, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) };
-  if (!(o.detectSize >= 24)) throw new FerError(`--detect-size ${o.detectSize}: must be at least 24 px (the cascade's window)`);
-  if (!(o.scaleFactor > 1)) throw new FerError(`--scale-factor ${o.scaleFactor}: must be greater than 1`);
-  if (!(o.minNeighbors >= 0)) throw new FerError(`--min-neighbors ${o.minNeighbors}: must be 0 or more`);
-  if (!(o.minFace >= 0)) throw new FerError(`--min-face ${o.minFace}: must be 0 or more`);
-  if (!(o.nmsIou > 0 && o.nmsIou <= 1)) throw new FerError(`--nms-iou ${o.nmsIou}: must be in (0, 1]`);
+  if (!(o.detectSize >= 24)) throw invalidParameterError('detectSize', 'must be at least 24 px (the cascade\'s window)', o.detectSize, EXIT.ERROR);
+  if (!(o.scaleFactor > 1)) throw invalidParameterError('scaleFactor', 'must be greater than 1', o.scaleFactor, EXIT.ERROR);
+  if (!(o.minNeighbors >= 0)) throw invalidParameterError('minNeighbors', 'must be 0 or more', o.minNeighbors, EXIT.ERROR);
+  if (!(o.minFace >= 0)) throw invalidParameterError('minFace', 'must be 0 or more', o.minFace, EXIT.ERROR);
+  if (!(o.nmsIou > 0 && o.nmsIou <= 1)) throw invalidParameterError('nmsIou', 'must be in (0, 1]', o.nmsIou, EXIT.ERROR);
   return o;
 }
 
@@ -264,14 +264,14 @@ function createNative(cv: NativeCV, cascadeFile: string): FaceDetector {
  */
 export async function createDetector(engine: DetectorEngine = 'auto', cascadeFile: string = CASCADE_FILE, modelFile?: string): Promise<FaceDetector> {
   if (!DETECTOR_ENGINES.includes(engine)) {
-    throw new FerError(`--detector ${engine}: unknown detector (choose ${DETECTOR_ENGINES.join(', ')})`);
+    throw invalidParameterError('detector', `unknown detector (choose ${DETECTOR_ENGINES.join(', ')})`, engine, EXIT.ERROR);
   }
   const e = resolveEngine(engine);
   if (isCnnEngine(e)) return createCnnDetector(e, modelFile);
   if (e !== 'wasm') {
     const native = loadNative();
     if ('cv' in native) return createNative(native.cv, cascadeFile);
-    if (e === 'native') throw new FerError(`--detector native: ${native.reason}; ${native.missing ? NATIVE_HINT : 'reinstall it against this OpenCV and Node.js'}`);
+    if (e === 'native') throw invalidParameterError('detector', `${native.reason}; ${native.missing ? NATIVE_HINT : 'reinstall it against this OpenCV and Node.js'}`, 'native', EXIT.ERROR);
   }
   return createWasm(cascadeFile);
 }

