@@ -56,13 +56,22 @@ w('## Nets');
 w();
 w('| net | architecture | params | FLOPs/image (forward) | epochs | best epoch | wall time | train img/s | backend |');
 w('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+// How each shipped net was trained (train-info.json does not record the backend): update when a net is replaced.
+const TRAINED_ON = {
+  1: 'wasm (XNNPACK, SIMD, 2 threads)',
+  2: 'wasm (XNNPACK, SIMD, 2 threads)',
+  3: 'wasm+onednn (oneDNN 2.6, AVX-512, 2 threads)',
+};
 for (const net of nets) {
   const s = summaries.find((x) => x.net === net);
   const history = readJson(path.join(to, `net${net}`, 'history.json'));
   const info = readJson(path.join(to, `net${net}`, 'best', 'train-info.json'));
   const wall = history.reduce((a, h) => a + h.seconds, 0);
   const ips = history.reduce((a, h) => a + h.imgPerSec, 0) / history.length;
-  w(`| ${net} | ${s.title.replace(/^net \d — /, '')} | ${(s.totalParams / 1e6).toFixed(2)} M | ${(s.flops / 1e6).toFixed(1)} M | ${history.length} | ${info.epoch} | ${(wall / 60).toFixed(0)} min | ${ips.toFixed(0)} | wasm (XNNPACK, SIMD, 2 threads) |`);
+  // FLOPs of the net at the input it was trained on (`fer models` summarises the 48-px build; --crop nets take less).
+  const crop = info.settings && info.settings.crop ? info.settings.crop : 48;
+  const flops = s.flops * (crop / 48) ** 2;
+  w(`| ${net} | ${s.title.replace(/^net \d — /, '')} | ${(s.totalParams / 1e6).toFixed(2)} M | ${(flops / 1e6).toFixed(1)} M${crop !== 48 ? ` (${crop}-px crops)` : ''} | ${history.length} | ${info.epoch} | ${(wall / 60).toFixed(0)} min | ${ips.toFixed(0)} | ${TRAINED_ON[net] || 'see notes'} |`);
 }
 w();
 for (const net of nets) {
@@ -112,6 +121,25 @@ for (const m of evalPlain.models) {
   const t = evalTta.models.find((x) => x.name === m.name);
   w(`| ${m.name} | ${pct(m.metrics.accuracy)} | ${pct(m.metrics.top2Accuracy)} | ${fix(m.metrics.macroF1)} | ${fix(m.metrics.weightedF1)} | ${fix(m.metrics.logLoss)} | ${pct(t.metrics.accuracy)} | ${fix(t.metrics.macroF1)} |`);
 }
+w();
+const byMode = [['none', 'eval-val.json'], ['flip', 'eval-val-tta.json'], ['5crop', 'eval-val-5crop.json'], ['10crop', 'eval-val-10crop.json']]
+  .filter(([, f]) => fs.existsSync(path.join(to, 'reports', f)))
+  .map(([mode, f]) => [mode, readJson(path.join(to, 'reports', f))]);
+if (byMode.length > 2) {
+  w('Accuracy by test-time augmentation (`fer eval --tta <mode>`; 5crop/10crop differ from none/flip only for nets trained on crops, `--crop`):');
+  w();
+  w('| model | ' + byMode.map(([mode]) => mode).join(' | ') + ' |');
+  w('| --- | ' + byMode.map(() => '---').join(' | ') + ' |');
+  for (const m of evalPlain.models) {
+    w(`| ${m.name} | ${byMode.map(([, r]) => { const x = r.models.find((y) => y.name === m.name); return x ? pct(x.metrics.accuracy) : '–'; }).join(' | ')} |`);
+  }
+  w();
+}
+w('Per-class recall (without TTA):');
+w();
+w('| model | ' + evalPlain.classes.join(' | ') + ' |');
+w('| --- | ' + evalPlain.classes.map(() => '---').join(' | ') + ' |');
+for (const m of evalPlain.models) w(`| ${m.name} | ${m.metrics.perClass.map((c) => pct(c.recall)).join(' | ')} |`);
 w();
 w('Per-class F1 (without TTA):');
 w();

@@ -2,9 +2,12 @@
 'use strict';
 // Ship trained nets: copy each net's `best` model from a `fer train --out` directory into checkpoints/ with
 // float16 weights, with its history and curves, then measure what was shipped on the validation split
-// (PublicTest), with and without TTA, into checkpoints/reports/ for the model card.
+// (PublicTest) under every TTA mode (none, flip, 5crop, 10crop), into checkpoints/reports/ for the model card.
+// The reports cover every net shipped in --to (also those not replaced by this call), so the ensemble figures are
+// those of the shipped set.
 //
 //   node scripts/ship-models.js --from /work/runs/ckpt [--from other-run] [--nets 1,2] [--to checkpoints] [--data data/prepared]
+//   node scripts/ship-models.js --eval-only [--to checkpoints] [--data data/prepared]     # re-measure, copy nothing
 //
 // A net found in several --from directories is taken from the one with the best validation accuracy.
 const { spawnSync } = require('child_process');
@@ -25,7 +28,8 @@ const froms = args('from');
 const to = path.resolve(args('to')[0] || path.join(ROOT, 'checkpoints'));
 const data = path.resolve(args('data')[0] || path.join(ROOT, 'data', 'prepared'));
 const nets = (args('nets')[0] || '1,2,3').split(',').map(Number);
-if (froms.length === 0) {
+const evalOnly = process.argv.includes('--eval-only');
+if (froms.length === 0 && !evalOnly) {
   process.stderr.write('ship-models: give at least one --from DIR (a `fer train --out` directory)\n');
   process.exit(2);
 }
@@ -40,7 +44,7 @@ function bestValAcc(dir) {
 
 async function main() {
   const shipped = [];
-  for (const net of nets) {
+  for (const net of evalOnly ? [] : nets) {
     const candidates = froms.map((f) => path.join(f, `net${net}`)).filter((d) => fs.existsSync(path.join(d, 'best', 'model.json')));
     if (candidates.length === 0) continue;
     const src = candidates.sort((a, b) => bestValAcc(b) - bestValAcc(a))[0];
@@ -53,19 +57,31 @@ async function main() {
     process.stderr.write(`net${net}: ${src} (val_acc ${(bestValAcc(src) * 100).toFixed(2)}%) → ${dst}/best, weights ${(bytesBefore / 1e6).toFixed(1)} → ${(bytesAfter / 1e6).toFixed(1)} MB\n`);
     shipped.push(net);
   }
-  if (shipped.length === 0) {
+  if (shipped.length === 0 && !evalOnly) {
     process.stderr.write('ship-models: no net<k>/best found in the --from directories\n');
     process.exit(1);
   }
+  const inTo = [1, 2, 3].filter((k) => fs.existsSync(path.join(to, `net${k}`, 'best', 'model.json')));
+  if (inTo.length === 0) {
+    process.stderr.write(`ship-models: no net<k>/best/model.json in ${to}\n`);
+    process.exit(1);
+  }
   const reports = path.join(to, 'reports');
-  for (const tta of [false, true]) {
-    const argv = [path.join(ROOT, 'bin', 'fer'), 'eval', '--data', data, '--split', 'val', '--models', to, '--net', shipped.join(','),
-      '--confusion', '--out', tta ? path.join(reports, 'tta') : reports, '--json', ...(tta ? ['--tta'] : [])];
+  // none and flip keep their confusion matrices (reports/, reports/tta/); 5crop and 10crop only their JSON.
+  const modes = [
+    { tta: 'none', file: 'eval-val.json', confusion: reports },
+    { tta: 'flip', file: 'eval-val-tta.json', confusion: path.join(reports, 'tta') },
+    { tta: '5crop', file: 'eval-val-5crop.json' },
+    { tta: '10crop', file: 'eval-val-10crop.json' },
+  ];
+  for (const m of modes) {
+    const argv = [path.join(ROOT, 'bin', 'fer'), 'eval', '--data', data, '--split', 'val', '--models', to, '--net', inTo.join(','),
+      '--tta', m.tta, '--json', ...(m.confusion ? ['--confusion', '--out', m.confusion] : [])];
     process.stderr.write(`$ fer ${argv.slice(1).join(' ')}\n`);
     const r = spawnSync(process.execPath, argv, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
     if (r.status !== 0) process.exit(r.status || 1);
     fs.mkdirSync(reports, { recursive: true });
-    fs.writeFileSync(path.join(reports, `eval-val${tta ? '-tta' : ''}.json`), r.stdout);
+    fs.writeFileSync(path.join(reports, m.file), r.stdout);
   }
   process.stderr.write(`reports in ${reports}\n`);
 }

@@ -12,7 +12,7 @@ import { Rng } from '../src/train/rng';
 import { Adam } from '../src/train/adam';
 import { scheduledLr } from '../src/train/schedule';
 import { EMA_BIN, EpochRecord, TRAIN_INFO, readTrainState } from '../src/train/state';
-import { ignoredOnResume, settingsFromOptions } from '../src/train/settings';
+import { ignoredOnResume, resolveRun, settingsFromOptions } from '../src/train/settings';
 import { buildNet } from '../src/models/nets';
 import { scoreSplit } from '../src/eval/evaluate';
 import { classificationMetrics } from '../src/eval/metrics';
@@ -268,6 +268,20 @@ describe('resume rules', () => {
     for (const k of ['optimizer', 'momentum', 'schedule', 'warmup', 'crop', 'ema']) delete old[k];
     expect(ignoredOnResume(old as never, { net: 2, crop: 48, schedule: 'plateau', optimizer: 'adamw', ema: 0 })).toEqual([]);
     expect(ignoredOnResume(old as never, { net: 2, crop: 40 })).toEqual(['crop']);
+  });
+
+  it('--replan ends a resumed cosine schedule at the new total; without it the planned total stays', () => {
+    const last = path.join(__dirname, 'fixtures', 'train-main', 'sgd-cosine', 'last');
+    const planned = readTrainState(last).state.settings.plannedEpochs;
+    expect(planned).toBe(4);
+    expect(resolveRun({ net: 2, epochs: 9, resume: true }, last).settings.plannedEpochs).toBe(4);
+    expect(resolveRun({ net: 2, epochs: 9, resume: true, resumeSchedule: { replan: true } }, last).settings.plannedEpochs).toBe(9);
+    // scheduledLr follows the new curve: at the same step the LR of a longer plan is higher.
+    const spec = (epochs: number) => ({ kind: 'cosine' as const, warmup: 0, epochs, minLr: 1e-6 });
+    expect(scheduledLr(spec(9), 1e-3, 30, 10)).toBeGreaterThan(scheduledLr(spec(4), 1e-3, 30, 10));
+    const r = runFer(['train', '--net', '2', '--replan', '--epochs', '3']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--replan .*--resume/);
   });
 
   it('fer train --resume warns only about flags that differ from the saved settings', () => {

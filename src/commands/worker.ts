@@ -41,7 +41,7 @@ async function run(o: WorkerFlags): Promise<number> {
   // Made as `fer video` makes its own (same defaults, detection thread), so job outputs are the command's.
   const detect = { ...VIDEO_DEFAULTS.detect, ...detectOptions(o) };
   const predictor = await createPredictor({ ...predictorOptions(o), detect, detectInWorker: true });
-  if (!o.quiet) info(`backend ${predictor.backend.description} · nets ${predictor.nets.join(',')} from ${o.models}${o.tta ? ' · tta' : ''} · detector ${predictor.detector.engine}`);
+  if (!o.quiet) info(`backend ${predictor.backend.description} · nets ${predictor.nets.join(',')} from ${o.models}${predictor.tta !== 'none' ? ` · tta ${predictor.tta}` : ''} · detector ${predictor.detector.engine}`);
   // Progress: the first report of each job, then one line every 10 s (the job itself is updated every 0.5 s).
   const lastPrinted = new Map<string, number>();
   const print = (e: WorkerEvent) => {

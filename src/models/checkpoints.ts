@@ -2,6 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { MODEL_JSON } from './io';
 import { NET_IDS } from './nets';
+import { FerError } from '../util/errors';
+import { TTA_MODES, TtaMode } from './crops';
 
 /**
  * Checkpoint layout, shared by `fer train` (writer) and eval/predict/video (readers):
@@ -35,4 +37,42 @@ export function lastModelDir(modelsDir: string, net: number): string {
 /** Nets that have a `best` model in `modelsDir`, in order. */
 export function findTrainedNets(modelsDir: string): number[] {
   return NET_IDS.filter((n) => fs.existsSync(path.join(bestModelDir(modelsDir, n), MODEL_JSON)));
+}
+
+/** File in a models directory that names the setting `fer predict`, `video` and `serve` use by default. */
+export const MODEL_DEFAULTS_FILE = 'defaults.json';
+
+/** The default setting of a models directory: which nets to ensemble and which TTA mode (see MODEL_DEFAULTS_FILE). */
+export interface ModelDefaults {
+  nets?: number[];
+  tta?: TtaMode;
+}
+
+/**
+ * Read `<modelsDir>/defaults.json` ({ "nets": [3], "tta": "flip" }, other keys are notes); {} when there is none.
+ * The shipped one names the most accurate setting that keeps `fer video` real-time (see the model card).
+ * A malformed file is a one-line FerError naming it.
+ */
+export function readModelDefaults(modelsDir: string): ModelDefaults {
+  const file = path.join(modelsDir, MODEL_DEFAULTS_FILE);
+  if (!fs.existsSync(file)) return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new FerError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  const o = (raw ?? {}) as { nets?: unknown; tta?: unknown };
+  const out: ModelDefaults = {};
+  if (o.nets !== undefined) {
+    if (!Array.isArray(o.nets) || o.nets.length === 0 || !o.nets.every((n) => (NET_IDS as readonly number[]).includes(n as number))) {
+      throw new FerError(`${file}: "nets" must be a non-empty list of ${NET_IDS.join(', ')}`);
+    }
+    out.nets = o.nets as number[];
+  }
+  if (o.tta !== undefined) {
+    if (!(TTA_MODES as readonly unknown[]).includes(o.tta)) throw new FerError(`${file}: "tta" must be one of ${TTA_MODES.join(', ')}`);
+    out.tta = o.tta as TtaMode;
+  }
+  return out;
 }

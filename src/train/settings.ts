@@ -60,7 +60,12 @@ export interface RunOptions {
   /** After each epoch, re-estimate BatchNorm statistics on this many un-augmented training faces; 0 = off. */
   bnRecalibrate?: number;
   resume?: boolean;
-  resumeSchedule?: { lr?: number; plateau?: Partial<PlateauOptions> };
+  /**
+   * With `resume`: `lr` continues with this LR; `plateau` changes ReduceLROnPlateau's options; `replan` makes a
+   * cosine schedule end at this run's `epochs` instead of the planned total (the LR follows the new curve from the
+   * current step on).
+   */
+  resumeSchedule?: { lr?: number; plateau?: Partial<PlateauOptions>; replan?: boolean };
 }
 
 export const TRAIN_DEFAULTS = {
@@ -215,6 +220,7 @@ export function resolveRun(opts: RunOptions, lastDir: string): ResolvedRun {
     bnRecalibrate: opts.bnRecalibrate ?? saved.bnRecalibrate ?? TRAIN_DEFAULTS.bnRecalibrate,
     plateau: new ReduceLROnPlateau({ ...saved.plateau, ...schedule.plateau }).options,
   };
+  if (schedule.replan && opts.epochs !== undefined) settings.plannedEpochs = opts.epochs;
   checkRecipe(settings);
   return { settings, resumed: { dir: lastDir, state, optimizer }, ignored: ignoredOnResume(saved, opts), sameMonitor: settings.plateau.monitor === saved.plateau.monitor };
 }

@@ -3,20 +3,23 @@ import { BackendInfo, initBackend } from '../backend';
 import { CLASS_NAMES, ClassName, IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
 import { argmax } from '../util/argmax';
 import { LoadedNet, ensembleScores, loadNets, predictScores } from '../models/classifier';
-import { SHIPPED_MODELS_DIR } from '../models/checkpoints';
+import { ModelDefaults, SHIPPED_MODELS_DIR, readModelDefaults } from '../models/checkpoints';
 import { DetectorEngine, createDetector, defaultFraming, isCnnEngine, nativeAvailable, resolveEngine } from './detector';
 import { AsyncFaceDetector, createWorkerDetector, inThread } from './detectWorker';
 import { Framing, cropFaces } from './faces';
-import { TtaMode } from '../models/crops';
+import { TtaMode, ttaMode } from '../models/crops';
 import { Box, DetectOptions, FaceDetector, FacePrediction } from './types';
 
 
 export interface PredictorOptions {
   /** Checkpoints directory with net<k>/best models (default `checkpoints`). */
   modelsDir?: string;
-  /** Nets to ensemble; default every trained net found. */
+  /** Nets to ensemble; default the models directory's defaults.json (readModelDefaults), else every trained net found. */
   nets?: number[];
-  /** Average each face's scores with those of its mirror image (true/'flip'), or over 5/10 crops ('5crop'/'10crop'). */
+  /**
+   * Average each face's scores with those of its mirror image (true/'flip'), or over 5/10 crops ('5crop'/'10crop');
+   * false/'none' = one view. Default: the models directory's defaults.json, else none.
+   */
   tta?: boolean | TtaMode;
   /** Compute backend flag value (default 'auto'). */
   backend?: string;
@@ -49,6 +52,8 @@ export interface PredictorOptions {
 export interface Predictor {
   readonly backend: BackendInfo;
   readonly nets: number[];
+  /** The TTA mode in use (given, or the models directory's default). */
+  readonly tta: TtaMode;
   readonly detector: FaceDetector;
   /** Ensemble softmax scores (count × 7, FER2013 order) of `count` 48×48 uint8 faces. */
   classify(faces: Uint8Array, count: number): Float32Array;
@@ -123,9 +128,12 @@ export async function createPredictor(opts: PredictorOptions = {}): Promise<Pred
   };
   let backend: BackendInfo;
   let loaded: LoadedNet[];
+  let defaults: ModelDefaults;
   try {
     backend = await backendReady;
-    loaded = await loadNets(opts.modelsDir ?? SHIPPED_MODELS_DIR, opts.nets);
+    const modelsDir = opts.modelsDir ?? SHIPPED_MODELS_DIR;
+    defaults = readModelDefaults(modelsDir);
+    loaded = await loadNets(modelsDir, opts.nets ?? defaults.nets);
   } catch (e) {
     await release();
     throw e;
@@ -136,7 +144,8 @@ export async function createPredictor(opts: PredictorOptions = {}): Promise<Pred
     throw d.status === 'rejected' ? d.reason : (w as PromiseRejectedResult).reason;
   }
   const detector = d.value;
-  const predictor = new EnsemblePredictor(backend, loaded, detector, w.value ?? inThread(detector), !given, opts);
+  const predictor = new EnsemblePredictor(backend, loaded, detector, w.value ?? inThread(detector), !given,
+    { ...opts, tta: ttaMode(opts.tta ?? defaults.tta) });
   predictor.classify(new Uint8Array(IMAGE_SIZE * IMAGE_SIZE), 1);
   return predictor;
 }
@@ -145,7 +154,7 @@ class EnsemblePredictor implements Predictor {
   readonly nets: number[];
   private readonly framing: Framing;
   private readonly align: boolean;
-  private readonly tta: boolean | TtaMode;
+  readonly tta: TtaMode;
 
   constructor(
     readonly backend: BackendInfo,
@@ -159,7 +168,7 @@ class EnsemblePredictor implements Predictor {
     const d = defaultFraming(detector.engine);
     this.framing = { margin: opts.margin ?? d.margin, shiftY: opts.shiftY ?? d.shiftY };
     this.align = opts.align ?? true;
-    this.tta = opts.tta ?? false;
+    this.tta = ttaMode(opts.tta);
   }
 
   classify(faces: Uint8Array, count: number): Float32Array {
