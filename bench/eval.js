@@ -17,18 +17,17 @@
 const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
-const { arg, load } = require('./util');
+const { arg, load, fer } = require('./util');
 
-const dist = path.join(__dirname, '..', 'dist');
 const tf = require('@tensorflow/tfjs');
-const { initBackend, BACKEND_NAMES } = require(path.join(dist, 'backend'));
-const { scoreNets, reportScores } = require(path.join(dist, 'eval', 'evaluate'));
+// The public API only (dist/index.js, or FER_DIST), as a user of the package would.
+const api = fer();
+const { initBackend, BACKEND_NAMES, scoreNets, reportScores } = api;
 
 /** The real architectures when src/models has them; otherwise a small stand-in CNN (said so in the output). */
 function builder() {
   try {
-    const { buildNet } = require(path.join(dist, 'models', 'nets'));
-    const { foldForInference } = require(path.join(dist, 'models', 'fold'));
+    const { buildNet, foldForInference } = api;
     if (typeof buildNet === 'function') {
       if (!FOLD) return { kind: 'real architectures (src/models buildNet), not folded (--no-fold)', build: (id) => buildNet(id, id) };
       // As loadNets does for `fer eval`: batch-norm folded into the convolutions, dropout removed.

@@ -23,11 +23,10 @@ const path = require('path');
 const { arg, load } = require('./util');
 const { spawnSync } = require('child_process');
 
-const dist = path.join(__dirname, '..', 'dist');
 const tf = require('@tensorflow/tfjs');
-const { initBackend, BACKEND_NAMES, setFastWasmKernels } = require(path.join(dist, 'backend'));
-const { Adam } = require(path.join(dist, 'train', 'adam'));
-const { crossEntropy } = require(path.join(dist, 'train', 'trainer'));
+// The public API only (dist/index.js, or FER_DIST), as a user of the package would.
+const api = require('./util').fer();
+const { initBackend, BACKEND_NAMES, setFastWasmKernels, Adam, crossEntropy } = api;
 
 const flag = (name) => process.argv.includes(`--${name}`);
 
@@ -58,10 +57,7 @@ function buildRep() {
 
 function builder(net) {
   if (net === 'rep') return buildRep;
-  let buildNet;
-  try {
-    ({ buildNet } = require(path.join(dist, 'models', 'nets')));
-  } catch { /* not built */ }
+  const { buildNet } = api;
   if (typeof buildNet !== 'function') return undefined;
   return () => buildNet(Number(net), 1);
 }

@@ -3,6 +3,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { leadingReduction } from './composed';
 import { BATCH_NORM_SUMS } from './batchNormGrad';
+import { threadId } from 'worker_threads';
 
 /**
  * The optional native accelerator: fer's oneDNN addon (native/fer_onednn.cc, built by `npm run build:native`)
@@ -129,12 +130,15 @@ const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
  * cannot serve: a disposed tensor's memory is reused by the next one.
  */
 const dataIds = new WeakMap<object, number>();
+// The addon's filter cache is one per process, shared by every thread that loads it (the main thread and, e.g.,
+// the detection worker, each with its own tfjs): ids carry the thread's id so two threads never share one.
+const ID_BASE = threadId * 2 ** 32;
 let lastDataId = 0;
 function dataIdNumber(t: tf.TensorInfo): number {
   const key = t.dataId as object;
   let id = dataIds.get(key);
   if (id === undefined) {
-    id = ++lastDataId;
+    id = ID_BASE + ++lastDataId;
     dataIds.set(key, id);
   }
   return id;
