@@ -132,6 +132,13 @@ napi_value undefinedValue(napi_env env) {
 
 template <typename F>
 napi_value guarded(napi_env env, F &&fn) {
+  // One native call at a time per process. The addon is loaded once per process but called from every JS thread
+  // that loads fer (the main thread and the detection worker, each with its own tfjs): its oneDNN stream,
+  // primitive caches and scratch buffers are shared, and oneDNN primitives and streams may not run concurrently
+  // from two threads. Each call still uses all of oneDNN's threads. (Serve's concurrent requests gave a face
+  // different scores in a batch than alone before this lock.)
+  static std::recursive_mutex oneCall;
+  std::lock_guard<std::recursive_mutex> one(oneCall);
   try {
     fn();
   } catch (const dnnl::error &e) {
