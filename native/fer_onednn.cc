@@ -12,6 +12,7 @@
 
 #include <omp.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -28,7 +29,7 @@
 namespace {
 
 /** Bumped whenever an entry point's arguments change (native.ts checks it: a stale build must be rebuilt). */
-constexpr int FER_NATIVE_ABI = 4;
+constexpr int FER_NATIVE_ABI = 5;
 
 using dnnl::memory;
 using tag = memory::format_tag;
@@ -983,6 +984,16 @@ napi_value SetWinograd(napi_env env, napi_callback_info info) {
   return undefinedValue(env);
 }
 
+// idBlock(): a number never returned before in this process. fer's filter ids are idBlock() * 2^32 + a counter
+// per module instance: the addon (and its filter cache) is loaded once per process, while fer's JS may be loaded
+// several times (worker threads, test runners that reset modules), each counting its tensors from 1.
+napi_value IdBlock(napi_env env, napi_callback_info info) {
+  static std::atomic<int64_t> blocks{0};
+  napi_value out;
+  napi_create_int64(env, ++blocks, &out);
+  return out;
+}
+
 napi_value Info(napi_env env, napi_callback_info) {
   napi_value obj, s, num;
   napi_create_object(env, &obj);
@@ -1045,7 +1056,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv2dBackwardWeights", Conv2dBackwardWeights}, {"matMul", MatMul}, {"pool", Pool},
       {"maxPoolGrad", MaxPoolGrad}, {"avgPoolGrad", AvgPoolGrad}, {"batchNorm", BatchNorm},
       {"batchNormSums", BatchNormSums}, {"columnSum", ColumnSum}, {"binary", BinaryOp}, {"unary", UnaryOp}, {"softmax", Softmax}, {"reverse", Reverse}, {"setThreads", SetThreads},
-      {"setWinograd", SetWinograd}, {"info", Info},
+      {"setWinograd", SetWinograd}, {"info", Info}, {"idBlock", IdBlock},
   };
   for (const Fn &f : fns) {
     napi_value fn;

@@ -3,7 +3,6 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { leadingReduction } from './composed';
 import { BATCH_NORM_SUMS } from './batchNormGrad';
-import { threadId } from 'worker_threads';
 
 /**
  * The optional native accelerator: fer's oneDNN addon (native/fer_onednn.cc, built by `npm run build:native`)
@@ -37,6 +36,8 @@ export interface NativeAddon {
    * `primitives`: oneDNN primitives cached; `winograd`: forward convolutions that have a Winograd version;
    * `cachedFilters`: filters kept in oneDNN's layouts; `abi`: the entry points' version (NATIVE_ABI).
    */
+  /** A number never returned before in this process (the base of fer's filter ids). */
+  idBlock(): number;
   info(): { version: string; isa: string; threads: number; primitives: number; winograd: number; cachedFilters: number; abi: number };
 }
 
@@ -44,7 +45,7 @@ export interface NativeAddon {
 export const NATIVE_ADDON_PATH = path.join(__dirname, '..', '..', 'native', 'build', 'fer_onednn.node');
 export const NATIVE_BUILD_HINT = 'apt-get install -y libdnnl-dev && npm run build:native';
 /** The addon's entry-point version this file calls (FER_NATIVE_ABI in native/fer_onednn.cc). */
-export const NATIVE_ABI = 4;
+export const NATIVE_ABI = 5;
 
 export type NativeLoad = { addon: NativeAddon } | { addon?: undefined; missing: boolean; reason: string };
 
@@ -130,15 +131,16 @@ const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
  * cannot serve: a disposed tensor's memory is reused by the next one.
  */
 const dataIds = new WeakMap<object, number>();
-// The addon's filter cache is one per process, shared by every thread that loads it (the main thread and, e.g.,
-// the detection worker, each with its own tfjs): ids carry the thread's id so two threads never share one.
-const ID_BASE = threadId * 2 ** 32;
+// The addon and its filter cache are loaded once per process, while this module may be loaded several times
+// (worker threads, test runners that reset modules): ids start at a block the addon hands out once per module.
+let idBase: number | undefined;
 let lastDataId = 0;
-function dataIdNumber(t: tf.TensorInfo): number {
+function dataIdNumber(addon: NativeAddon, t: tf.TensorInfo): number {
   const key = t.dataId as object;
   let id = dataIds.get(key);
   if (id === undefined) {
-    id = ID_BASE + ++lastDataId;
+    idBase ??= addon.idBlock() * 2 ** 32;
+    id = idBase + ++lastDataId;
     dataIds.set(key, id);
   }
   return id;
@@ -264,7 +266,7 @@ function nativeKernels(): Record<string, (args: { inputs: tf.NamedTensorInfoMap;
     const alpha = (attrs.leakyreluAlpha as number | undefined) ?? 0.2;
     return (addon, backend, heap, at) => {
       const y = backend.makeOutput([shape[0], shape[4], shape[5], outC], 'float32');
-      addon.conv2dForward(heap(), at(x), at(filter), dataIdNumber(filter), bias ? at(bias) : -1, at(y), act, alpha, ...shape);
+      addon.conv2dForward(heap(), at(x), at(filter), dataIdNumber(addon, filter), bias ? at(bias) : -1, at(y), act, alpha, ...shape);
       return y;
     };
   };
