@@ -347,7 +347,7 @@ describeNative('native accelerator in training', () => {
   const train = synthSplit(56, 1);
   const val = synthSplit(28, 2);
   const base: Omit<TrainOptions, 'out'> = {
-    net: 2, data: { train, val }, width: 0.125, batchSize: 16, lr: 3e-3, augment: true, seed: 7, progress: false, log: () => undefined,
+    net: 2, data: { train, val }, width: 0.125, batchSize: 16, lr: 3e-3, augment: true, seed: 7, onLog: () => undefined,
   };
   const weights = (dir: string): Float32Array => {
     const b = fs.readFileSync(path.join(dir, 'weights.bin'));

@@ -63,10 +63,6 @@ export interface TrainOptions extends RunOptions, TrainHooks {
   callbacks?: TrainCallback[];
   /** With `resume`: called once the checkpoint is read, before training. */
   onResume?: (info: ResumeInfo) => void;
-  /** @deprecated use onLog. */
-  log?: (line: string) => void;
-  /** @deprecated ignored: the library draws no progress (use the hooks). */
-  progress?: boolean;
 }
 
 export interface TrainResult {
@@ -161,7 +157,7 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
   // Lock <out>/net<k> and repair a crashed run's interrupted checkpoint swap before anything is read.
   const opened = openCheckpoints(opts.out, opts.net, typeof opts.data === 'string' ? [opts.data] : []);
   try {
-    for (const r of opened.repairs) (opts.onLog ?? opts.log)?.(`net${opts.net}: ${r}`);
+    for (const r of opened.repairs) opts.onLog?.(`net${opts.net}: ${r}`);
     return await trainNetLocked(opts);
   } finally {
     opened.lock.release();
@@ -172,7 +168,7 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
 export const train = trainNet;
 
 async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
-  const note = (line: string): void => (opts.onLog ?? opts.log)?.(line);
+  const note = (line: string): void => opts.onLog?.(line);
   const splits = loadSplits(opts.data);
   checkSplits(splits);
   const { train, val } = splits;
