@@ -147,6 +147,16 @@ describeNative('native accelerator kernels match cpu', () => {
       tf.dispose([x, bias, filters[0], filters[2]].filter((t): t is tf.Tensor => t !== undefined));
     });
 
+  it('idBlock hands out a new block on every call, so module copies never reuse a cached filter id', () => {
+    // fer's filter ids are idBlock() × 2^32 + a per-module counter; a second copy of fer's JS in the process
+    // (worker thread, test runner module reset) that got the same block would hit the first copy's cached filters.
+    const addon = native.addon!;
+    const blocks = [addon.idBlock(), addon.idBlock(), addon.idBlock()];
+    expect(blocks[1]).toBeGreaterThan(blocks[0]);
+    expect(blocks[2]).toBeGreaterThan(blocks[1]);
+    expect(Number.isSafeInteger(blocks[2] * 2 ** 32 + 2 ** 32 - 1)).toBe(true);
+  });
+
   it('setWinograd(false) keeps convolutions direct; the results agree', async () => {
     const addon = native.addon!;
     const x = rnd([16, 12, 12, 64], 61) as tf.Tensor4D;
