@@ -334,6 +334,51 @@ describe('Predictor (tiny untrained models)', () => {
     }
   });
 
+  it('weights the ensemble (given, or from defaults.json with its nets); bad or mismatched weights are one line naming --weights', async () => {
+    const face = new Uint8Array(48 * 48);
+    for (let y = 0; y < 48; y++) for (let x = 0; x < 48; x++) face[y * 48 + x] = (x * 7 + y * 11 + ((x * y) % 13) * 9) & 255;
+    const [p1, p2] = await Promise.all([1, 2].map((n) => createPredictor({ modelsDir: models, nets: [n], detector: predictor.detector })));
+    const [a, b] = [p1.classify(face, 1), p2.classify(face, 1)];
+    p1.dispose();
+    p2.dispose();
+    expect(a.reduce((d, v, i) => d + Math.abs(v - b[i]), 0)).toBeGreaterThan(1e-3); // else weights could not show
+    const weighted = await createPredictor({ modelsDir: models, nets: [1, 2], weights: [1, 3], detector: predictor.detector });
+    expect(weighted.weights).toEqual([1, 3]);
+    weighted.classify(face, 1).forEach((v, i) => expect(v).toBeCloseTo((a[i] + 3 * b[i]) / 4, 6));
+    weighted.dispose();
+    expect(predictor.weights).toBeUndefined();
+    await expect(createPredictor({ modelsDir: models, nets: [1, 2], weights: [1], detector: predictor.detector }))
+      .rejects.toThrow(/^weights 1: 1 weights for 2 nets/);
+    await expect(createPredictor({ modelsDir: models, weights: [-1, 2], detector: predictor.detector })).rejects.toThrow(/^weights -1,2: expected numbers ≥ 0/);
+
+    fs.writeFileSync(path.join(models, 'defaults.json'), JSON.stringify({ nets: [2, 1], weights: [0, 1] }));
+    try {
+      const p = await createPredictor({ modelsDir: models, detector: predictor.detector });
+      expect([p.nets, p.weights]).toEqual([[2, 1], [0, 1]]);
+      p.classify(face, 1).forEach((v, i) => expect(v).toBeCloseTo(a[i], 6)); // all the weight on net 1
+      p.dispose();
+      const chosen = await createPredictor({ modelsDir: models, nets: [1, 2], detector: predictor.detector }); // its own nets: equal
+      expect(chosen.weights).toBeUndefined();
+      chosen.classify(face, 1).forEach((v, i) => expect(v).toBeCloseTo((a[i] + b[i]) / 2, 6));
+      chosen.dispose();
+      const cli = runFer(['predict', ASTRONAUT, '--models', models, '--detector', 'wasm', '--net', '1,2', '--weights', '3,1', '--json']);
+      expect(cli.status).toBe(0);
+      expect(cli.stderr).toMatch(/nets 1,2 \(weights 3,1\) from /);
+      const mismatch = runFer(['predict', ASTRONAUT, '--models', models, '--detector', 'wasm', '--net', '1', '--weights', '1,1']);
+      expect(mismatch.status).toBe(2);
+      expect(mismatch.stderr.trim().split('\n')).toEqual([expect.stringMatching(/--weights 1,1: 2 weights for 1 net\b/)]);
+      const notNumbers = runFer(['predict', ASTRONAUT, '--models', models, '--weights', '1,x']);
+      expect(notNumbers.status).toBe(2);
+      expect(notNumbers.stderr).toMatch(/--weights 1,x: expected comma-separated numbers/);
+      fs.writeFileSync(path.join(models, 'defaults.json'), JSON.stringify({ weights: [1, 2] }));
+      const bad = runFer(['predict', ASTRONAUT, '--models', models, '--detector', 'wasm']);
+      expect(bad.status).toBe(1);
+      expect(bad.stderr.trim().split('\n')).toEqual([expect.stringMatching(/defaults\.json: "weights": needs "nets"/)]);
+    } finally {
+      fs.rmSync(path.join(models, 'defaults.json'), { force: true });
+    }
+  });
+
   it('predictFiles: detection in a worker thread gives the same results as in-thread; a bad file does not stop the batch', async () => {
     const dir = tmpDir();
     const bad = path.join(dir, 'bad.png');

@@ -78,6 +78,15 @@ export function numFlag(name: string, min = -Infinity, max = Infinity): (v: stri
   };
 }
 
+/** Parser of `--weights 1,1,2`: ensemble weights, numbers ≥ 0 with a positive sum (their count is checked against the nets later). */
+export function weightList(v: string): number[] {
+  const w = v.split(',').map((s) => Number(s.trim()));
+  if (w.length === 0 || w.some((x) => !Number.isFinite(x) || x < 0) || !(w.reduce((a, b) => a + b, 0) > 0)) {
+    throw new FerError(`--weights ${v}: expected comma-separated numbers ≥ 0 with a positive sum, one per net`, EXIT.USAGE);
+  }
+  return w;
+}
+
 /** The --backend option every computing command takes. */
 export function backendOption(): Option {
   return new Option('--backend <name>', 'compute backend (env FER_BACKEND overrides auto)').choices(['auto', ...BACKEND_NAMES]).default('auto');

@@ -1,6 +1,6 @@
 import * as path from 'path';
 import { Command, Option } from 'commander';
-import { action, backendOption, examples, intFlag, onStopSignals } from './common';
+import { action, backendOption, examples, intFlag, onStopSignals, weightList } from './common';
 import { readingBar } from './prepare';
 import { DEFAULT_PREPARED_DIR, SPLITS, SplitName } from '../data/dataset';
 import { netListText, parseNetList } from '../models/nets';
@@ -8,7 +8,7 @@ import { SHIPPED_MODELS_DIR } from '../models/checkpoints';
 import { DEFAULT_EVAL_BATCH } from '../eval/evaluate';
 import { evaluate } from '../eval/run';
 import { EvalReport, confusionTable, perClassTable, summaryTable } from '../eval/report';
-import { AbortedError, EXIT, FerError } from '../util/errors';
+import { AbortedError, EXIT } from '../util/errors';
 import { checkOutputDir } from '../util/outputSafety';
 import { color, colorErr, info, warn } from '../util/log';
 import { Progress, createProgress } from '../util/progress';
@@ -32,14 +32,6 @@ interface EvalFlags {
   batchSize: number;
   backend: string;
   quiet?: boolean;
-}
-
-function weightList(v: string): number[] {
-  const w = v.split(',').map((s) => Number(s.trim()));
-  if (w.length === 0 || w.some((x) => !Number.isFinite(x) || x < 0) || !(w.reduce((a, b) => a + b, 0) > 0)) {
-    throw new FerError(`--weights ${v}: expected comma-separated numbers ≥ 0 with a positive sum, one per net`, EXIT.USAGE);
-  }
-  return w;
 }
 
 async function runEval(flags: EvalFlags): Promise<number> {

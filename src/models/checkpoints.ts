@@ -46,10 +46,25 @@ export const MODEL_DEFAULTS_FILE = 'defaults.json';
 export interface ModelDefaults {
   nets?: number[];
   tta?: TtaMode;
+  /** Ensemble weights, one per net of `nets` (which they need); default equal. Used only with those nets. */
+  weights?: number[];
 }
 
 /**
- * Read `<modelsDir>/defaults.json` ({ "nets": [3], "tta": "flip" }, other keys are notes); {} when there is none.
+ * Why `weights` cannot weight an ensemble of `count` nets (numbers ≥ 0 with a positive sum, one per net), or
+ * undefined when they can.
+ */
+export function ensembleWeightsProblem(weights: readonly number[], count: number): string | undefined {
+  if (weights.length === 0 || weights.some((w) => !(Number.isFinite(w) && w >= 0)) || !(weights.reduce((a, b) => a + b, 0) > 0)) {
+    return 'expected numbers ≥ 0 with a positive sum, one per net';
+  }
+  if (weights.length !== count) return `${weights.length} weights for ${count} net${count === 1 ? '' : 's'}`;
+  return undefined;
+}
+
+/**
+ * Read `<modelsDir>/defaults.json` ({ "nets": [1, 2, 3], "tta": "flip", "weights": [1, 1, 2] }, every key optional,
+ * "weights" only with "nets"; other keys are notes); {} when there is none.
  * The shipped one names the most accurate setting that keeps `fer video` real-time (see the model card).
  * A malformed file is a one-line FerError naming it.
  */
@@ -62,7 +77,7 @@ export function readModelDefaults(modelsDir: string): ModelDefaults {
   } catch (e) {
     throw new FerError(`${file}: not valid JSON (${(e as Error).message})`);
   }
-  const o = (raw ?? {}) as { nets?: unknown; tta?: unknown };
+  const o = (raw ?? {}) as { nets?: unknown; tta?: unknown; weights?: unknown };
   const out: ModelDefaults = {};
   if (o.nets !== undefined) {
     if (!Array.isArray(o.nets) || o.nets.length === 0 || !o.nets.every((n) => (NET_IDS as readonly number[]).includes(n as number))) {
@@ -73,6 +88,13 @@ export function readModelDefaults(modelsDir: string): ModelDefaults {
   if (o.tta !== undefined) {
     if (!(TTA_MODES as readonly unknown[]).includes(o.tta)) throw new FerError(`${file}: "tta" must be one of ${TTA_MODES.join(', ')}`);
     out.tta = o.tta as TtaMode;
+  }
+  if (o.weights !== undefined) {
+    const problem = !Array.isArray(o.weights) ? 'expected a list of numbers'
+      : out.nets === undefined ? 'needs "nets" (one weight per net)'
+        : ensembleWeightsProblem(o.weights as number[], out.nets.length);
+    if (problem) throw new FerError(`${file}: "weights": ${problem}`);
+    out.weights = o.weights as number[];
   }
   return out;
 }

@@ -46,6 +46,7 @@ export interface JobModelOptions {
   modelsDir?: string;
   nets?: number[];
   tta?: boolean | TtaMode;
+  weights?: number[];
   backend?: string;
   detector?: DetectorEngine;
   margin?: number;
@@ -124,7 +125,7 @@ export async function runVideoJob(data: VideoJobData, o: RunVideoJobOptions = {}
       jsonl: path.join(tmp, JOB_FILES.jsonl),
       summaryJson: path.join(tmp, JOB_FILES.summary),
       predictor: o.predictor,
-      modelsDir: o.modelsDir, nets: o.nets, tta: o.tta, backend: o.backend, detector: o.detector, margin: o.margin,
+      modelsDir: o.modelsDir, nets: o.nets, tta: o.tta, weights: o.weights, backend: o.backend, detector: o.detector, margin: o.margin,
       detect: { ...o.detect, ...opts.detect },
       every: opts.every, smooth: opts.smooth, minHits: opts.minHits, maxFrames: opts.maxFrames, durationS: opts.durationS,
       signal: o.signal,

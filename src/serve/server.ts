@@ -95,7 +95,7 @@ const DETECT_QUERY: Record<string, { key: keyof DetectOptions; int: boolean; min
   'min-neighbors': { key: 'minNeighbors', int: true, min: 0, max: 100 },
 };
 /** `fer predict` flags that are fixed when the server starts (the models are loaded once). */
-const SERVER_FLAGS = ['models', 'net', 'tta', 'backend', 'detector', 'margin'];
+const SERVER_FLAGS = ['models', 'net', 'tta', 'weights', 'backend', 'detector', 'margin'];
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -240,7 +240,7 @@ export async function createServer(o: ServeOptions = {}): Promise<FerServer> {
   const ownPredictor = !o.predictor;
   const predictor = o.predictor ?? await createPredictor({ threads: 1, ...popts, detectInWorker: true });
   const modelOptions: JobModelOptions = {
-    modelsDir: popts.modelsDir, nets: popts.nets, tta: popts.tta, backend: popts.backend,
+    modelsDir: popts.modelsDir, nets: popts.nets, tta: popts.tta, weights: popts.weights, backend: popts.backend,
     detector: typeof popts.detector === 'string' ? popts.detector : undefined, margin: popts.margin,
   };
   let queue: JobQueue;

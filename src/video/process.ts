@@ -49,6 +49,8 @@ export interface ProcessVideoOptions {
   modelsDir?: string;
   nets?: number[];
   tta?: boolean | TtaMode;
+  /** Ensemble weights, one per net (see PredictorOptions.weights). */
+  weights?: number[];
   backend?: string;
   detector?: DetectorEngine | FaceDetector;
   /** A CNN detector's model.json instead of its npm package's. */
@@ -247,7 +249,7 @@ export async function processVideo(o: ProcessVideoOptions): Promise<VideoResult>
     }
     // Detection runs on a worker thread (the predictor's detectAsync) so that it overlaps classification.
     predictor = o.predictor ?? await createPredictor({
-      modelsDir: o.modelsDir, nets: o.nets, tta: o.tta, backend: o.backend, detector: o.detector, detect: detectOpts, margin: o.margin, detectorModel: o.detectorModel,
+      modelsDir: o.modelsDir, nets: o.nets, tta: o.tta, weights: o.weights, backend: o.backend, detector: o.detector, detect: detectOpts, margin: o.margin, detectorModel: o.detectorModel,
       detectInWorker: o.detectThread !== false,
     });
   } catch (e) {

@@ -3,7 +3,8 @@ import { BackendInfo, initBackend } from '../backend';
 import { CLASS_NAMES, ClassName, IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
 import { argmax } from '../util/argmax';
 import { LoadedNet, ensembleScores, loadNets, predictScores } from '../models/classifier';
-import { ModelDefaults, SHIPPED_MODELS_DIR, readModelDefaults } from '../models/checkpoints';
+import { ModelDefaults, SHIPPED_MODELS_DIR, ensembleWeightsProblem, readModelDefaults } from '../models/checkpoints';
+import { invalidParameterError } from '../util/errors';
 import { DetectorEngine, createDetector, defaultFraming, isCnnEngine, nativeAvailable, resolveEngine } from './detector';
 import { AsyncFaceDetector, createWorkerDetector, inThread } from './detectWorker';
 import { Framing, cropFaces } from './faces';
@@ -21,6 +22,12 @@ export interface PredictorOptions {
    * false/'none' = one view. Default: the models directory's defaults.json, else none.
    */
   tta?: boolean | TtaMode;
+  /**
+   * Ensemble weights, one per net in `nets` order (numbers ≥ 0 with a positive sum); the ensemble's scores are
+   * the weighted mean of the nets'. Default: equal, or the models directory's defaults.json weights when
+   * `nets` also comes from there.
+   */
+  weights?: number[];
   /** Compute backend flag value (default 'auto'). */
   backend?: string;
   /**
@@ -54,6 +61,8 @@ export interface Predictor {
   readonly nets: number[];
   /** The TTA mode in use (given, or the models directory's default). */
   readonly tta: TtaMode;
+  /** The ensemble weights in use, one per net (given, or the models directory's default); undefined = equal. */
+  readonly weights: readonly number[] | undefined;
   readonly detector: FaceDetector;
   /** Ensemble softmax scores (count × 7, FER2013 order) of `count` 48×48 uint8 faces. */
   classify(faces: Uint8Array, count: number): Float32Array;
@@ -129,11 +138,22 @@ export async function createPredictor(opts: PredictorOptions = {}): Promise<Pred
   let backend: BackendInfo;
   let loaded: LoadedNet[];
   let defaults: ModelDefaults;
+  let weights: number[] | undefined;
   try {
+    if (opts.weights) {
+      const problem = ensembleWeightsProblem(opts.weights, opts.nets?.length ?? opts.weights.length);
+      if (problem) throw invalidParameterError('weights', problem, opts.weights.join(','));
+    }
     backend = await backendReady;
     const modelsDir = opts.modelsDir ?? SHIPPED_MODELS_DIR;
     defaults = readModelDefaults(modelsDir);
     loaded = await loadNets(modelsDir, opts.nets ?? defaults.nets);
+    // The defaults' weights belong to the defaults' nets: a caller who picks the nets gets equal weights.
+    weights = opts.weights ?? (opts.nets === undefined ? defaults.weights : undefined);
+    const problem = weights && ensembleWeightsProblem(weights, loaded.length);
+    if (weights && problem) {
+      throw invalidParameterError('weights', `${problem} (${loaded.map((n) => n.net).join(',')})`, weights.join(','));
+    }
   } catch (e) {
     await release();
     throw e;
@@ -145,7 +165,7 @@ export async function createPredictor(opts: PredictorOptions = {}): Promise<Pred
   }
   const detector = d.value;
   const predictor = new EnsemblePredictor(backend, loaded, detector, w.value ?? inThread(detector), !given,
-    { ...opts, tta: ttaMode(opts.tta ?? defaults.tta) });
+    { ...opts, tta: ttaMode(opts.tta ?? defaults.tta), weights });
   predictor.classify(new Uint8Array(IMAGE_SIZE * IMAGE_SIZE), 1);
   return predictor;
 }
@@ -155,6 +175,7 @@ class EnsemblePredictor implements Predictor {
   private readonly framing: Framing;
   private readonly align: boolean;
   readonly tta: TtaMode;
+  readonly weights: readonly number[] | undefined;
 
   constructor(
     readonly backend: BackendInfo,
@@ -169,12 +190,13 @@ class EnsemblePredictor implements Predictor {
     this.framing = { margin: opts.margin ?? d.margin, shiftY: opts.shiftY ?? d.shiftY };
     this.align = opts.align ?? true;
     this.tta = ttaMode(opts.tta);
+    this.weights = opts.weights && opts.weights.length > 1 ? [...opts.weights] : undefined;
   }
 
   classify(faces: Uint8Array, count: number): Float32Array {
     if (count === 0) return new Float32Array(0);
     const perNet = this.loaded.map((n) => predictScores(n.model, faces, count, { tta: this.tta }));
-    return perNet.length === 1 ? perNet[0] : ensembleScores(perNet);
+    return perNet.length === 1 ? perNet[0] : ensembleScores(perNet, this.weights as number[] | undefined);
   }
 
   cropBoxes(gray: Uint8Array, width: number, height: number, boxes: Box[]): Uint8Array {
