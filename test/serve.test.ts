@@ -78,7 +78,7 @@ describe('fer serve: the HTTP API (child process, tiny untrained models)', () =>
   it('GET /healthz reports the loaded nets and the in-process queue; GET / serves the live page', async () => {
     const h = await call(`${base}/healthz`);
     expect(h.status).toBe(200);
-    expect(h.json).toMatchObject({ status: 'ok', nets: [1, 2], queue: 'local' });
+    expect(h.json).toMatchObject({ status: 'ok', nets: [1, 2], tta: 'none', weights: null, queue: 'local' });
     const page = await call(`${base}/`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);

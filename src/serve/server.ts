@@ -461,6 +461,8 @@ export async function createServer(o: ServeOptions = {}): Promise<FerServer> {
     status: 'ok',
     backend: predictor.backend.description,
     nets: predictor.nets,
+    tta: predictor.tta,
+    weights: predictor.weights ?? null,
     detector: predictor.detector.engine,
     queue: queue.kind,
     inflight,
