@@ -135,6 +135,24 @@ if (byMode.length > 2) {
   }
   w();
 }
+// The setting fer predict / fer video use (defaults.json), measured by ship-models.js into eval-val-default.json.
+const defaultsFile = path.join(to, 'defaults.json');
+const defaultReport = path.join(to, 'reports', 'eval-val-default.json');
+if (fs.existsSync(defaultsFile) && fs.existsSync(defaultReport)) {
+  const d = readJson(defaultsFile);
+  const r = readJson(defaultReport);
+  const m = r.models.find((x) => x.name === 'ensemble') ?? r.models[0];
+  const weights = d.weights ? `, weights ${d.weights.join(', ')}` : '';
+  w(`**The default setting** (\`defaults.json\`: nets ${d.nets.join(', ')}, TTA ${d.tta ?? 'none'}${weights}; what \`fer predict\`, \`fer video\`, \`fer serve\``);
+  w(`and \`createPredictor\` use): accuracy **${pct(m.metrics.accuracy)}**, top-2 ${pct(m.metrics.top2Accuracy)}, macro F1 ${fix(m.metrics.macroF1)}.`);
+  w();
+  w('| | ' + r.classes.join(' | ') + ' |');
+  w('| --- | ' + r.classes.map(() => '---').join(' | ') + ' |');
+  w(`| recall | ${m.metrics.perClass.map((c) => pct(c.recall)).join(' | ')} |`);
+  w(`| precision | ${m.metrics.perClass.map((c) => pct(c.precision)).join(' | ')} |`);
+  w(`| F1 | ${m.metrics.perClass.map((c) => fix(c.f1, 2)).join(' | ')} |`);
+  w();
+}
 w('Per-class recall (without TTA):');
 w();
 w('| model | ' + evalPlain.classes.join(' | ') + ' |');

@@ -8,6 +8,10 @@
 //
 //   node scripts/ship-models.js --from /work/runs/ckpt [--from other-run] [--nets 1,2] [--to checkpoints] [--data data/prepared]
 //   node scripts/ship-models.js --eval-only [--to checkpoints] [--data data/prepared]     # re-measure, copy nothing
+//   node scripts/ship-models.js --default-only [--to checkpoints] [--data data/prepared]  # only the defaults.json setting
+//
+// The setting in <to>/defaults.json (nets, TTA, weights: what fer predict and fer video use) is measured too, into
+// reports/eval-val-default.json, for the model card's per-class figures of that setting.
 //
 // A net found in several --from directories is taken from the one with the best validation accuracy.
 const { spawnSync } = require('child_process');
@@ -16,7 +20,7 @@ const path = require('path');
 
 const ROOT = path.resolve(__dirname, '..');
 // The public API only (dist/index.js), as a user of the package would.
-const { quantizeModelDirFloat16 } = require(path.join(ROOT, 'dist'));
+const { quantizeModelDirFloat16, readModelDefaults } = require(path.join(ROOT, 'dist'));
 
 function args(name) {
   const out = [];
@@ -28,7 +32,8 @@ const froms = args('from');
 const to = path.resolve(args('to')[0] || path.join(ROOT, 'checkpoints'));
 const data = path.resolve(args('data')[0] || path.join(ROOT, 'data', 'prepared'));
 const nets = (args('nets')[0] || '1,2,3').split(',').map(Number);
-const evalOnly = process.argv.includes('--eval-only');
+const defaultOnly = process.argv.includes('--default-only');
+const evalOnly = defaultOnly || process.argv.includes('--eval-only');
 if (froms.length === 0 && !evalOnly) {
   process.stderr.write('ship-models: give at least one --from DIR (a `fer train --out` directory)\n');
   process.exit(2);
@@ -74,14 +79,23 @@ async function main() {
     { tta: '5crop', file: 'eval-val-5crop.json' },
     { tta: '10crop', file: 'eval-val-10crop.json' },
   ];
-  for (const m of modes) {
-    const argv = [path.join(ROOT, 'bin', 'fer'), 'eval', '--data', data, '--split', 'val', '--models', to, '--net', inTo.join(','),
-      '--tta', m.tta, '--json', ...(m.confusion ? ['--confusion', '--out', m.confusion] : [])];
+  const run = (file, flags) => {
+    const argv = [path.join(ROOT, 'bin', 'fer'), 'eval', '--data', data, '--split', 'val', '--models', to, ...flags, '--json'];
     process.stderr.write(`$ fer ${argv.slice(1).join(' ')}\n`);
     const r = spawnSync(process.execPath, argv, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
     if (r.status !== 0) process.exit(r.status || 1);
     fs.mkdirSync(reports, { recursive: true });
-    fs.writeFileSync(path.join(reports, m.file), r.stdout);
+    fs.writeFileSync(path.join(reports, file), r.stdout);
+  };
+  for (const m of defaultOnly ? [] : modes) {
+    run(m.file, ['--net', inTo.join(','), '--tta', m.tta, ...(m.confusion ? ['--confusion', '--out', m.confusion] : [])]);
+  }
+  const defaults = readModelDefaults(to);
+  const defaultFile = path.join(reports, 'eval-val-default.json');
+  if (defaults.nets) {
+    run('eval-val-default.json', ['--net', defaults.nets.join(','), '--tta', defaults.tta ?? 'none', ...(defaults.weights ? ['--weights', defaults.weights.join(',')] : [])]);
+  } else if (fs.existsSync(defaultFile)) {
+    fs.rmSync(defaultFile); // no default setting any more: no stale report of one
   }
   process.stderr.write(`reports in ${reports}\n`);
 }
