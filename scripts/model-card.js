@@ -58,8 +58,8 @@ w('| net | architecture | params | FLOPs/image (forward) | epochs | best epoch |
 w('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 // How each shipped net was trained (train-info.json does not record the backend): update when a net is replaced.
 const TRAINED_ON = {
-  1: 'wasm (XNNPACK, SIMD, 2 threads)',
-  2: 'wasm (XNNPACK, SIMD, 2 threads)',
+  1: 'wasm+onednn (oneDNN 2.6, AVX-512, 1 thread)',
+  2: 'wasm+onednn (oneDNN 2.6, AVX-512, 1 thread)',
   3: 'wasm+onednn (oneDNN 2.6, AVX-512, 2 threads)',
 };
 for (const net of nets) {

@@ -32,7 +32,7 @@ export interface ModelFlags {
 export function addModelOptions(cmd: Command, detect: Required<DetectOptions> = DEFAULT_DETECT): Command {
   return cmd
     .addOption(new Option('--models <dir>', 'checkpoints directory with net<k>/best models (from `fer train`)').default(SHIPPED_MODELS_DIR, `the models shipped with fer, ${SHIPPED_MODELS_DIR}`))
-    .option('--net <ids>', `nets to ensemble: ${netListText()} (default: the models directory's ${MODEL_DEFAULTS_FILE}, else every trained net found; shipped: net 3, the most accurate)`, (v: string) => parseNetList(v))
+    .option('--net <ids>', `nets to ensemble: ${netListText()} (default: the models directory's ${MODEL_DEFAULTS_FILE}, else every trained net found; shipped: 1,3, the most accurate setting that keeps fer video real-time)`, (v: string) => parseNetList(v))
     .addOption(new Option('--tta [mode]', `test-time augmentation, averaging the scores of several views of each face: ${TTA_MODES.join(', ')} (bare --tta = flip; `
       + `default: the models directory's ${MODEL_DEFAULTS_FILE}, else none; shipped: flip)`).preset('flip').argParser(parseTtaFlag))
     .option('--weights <list>', `ensemble weights, one per net in --net order, e.g. 1,1,2 (default: equal, or the models directory's ${MODEL_DEFAULTS_FILE} weights for its nets)`, weightList)
