@@ -45,13 +45,6 @@ function subsets(items) {
   return out;
 }
 
-function weighted(per, w) {
-  const total = w.reduce((a, b) => a + b, 0);
-  const out = new Float32Array(per[0].length);
-  per.forEach((s, k) => { for (let i = 0; i < out.length; i++) out[i] += (s[i] * w[k]) / total; });
-  return out;
-}
-
 /** Median fps of `fer video` with this setting (stderr's summary line), or NaN when it failed. */
 function videoFps(c) {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fer-pick-')), 'out.mp4');
@@ -92,10 +85,10 @@ async function main() {
   for (const tta of fer.TTA_MODES) {
     for (const sub of subsets(nets)) {
       const per = sub.map((n) => scores.get(`${n}/${tta}`));
-      const options = [{ weights: undefined, s: weighted(per, per.map(() => 1)) }];
+      const options = [{ weights: undefined, s: fer.ensembleScores(per) }];
       if (fitted && sub.length > 1) {
         const f = fer.fitEnsembleWeights(per, val.labels);
-        if (f.weights.some((x) => Math.abs(x - 1 / sub.length) > 1e-9)) options.push({ weights: f.weights, s: weighted(per, f.weights) });
+        if (f.weights.some((x) => Math.abs(x - 1 / sub.length) > 1e-9)) options.push({ weights: f.weights, s: fer.ensembleScores(per, f.weights) });
       }
       for (const o of options) {
         const m = fer.classificationMetrics(o.s, val.labels);

@@ -3,7 +3,7 @@ import { CLASS_NAMES } from '../data/classes';
 import { DEFAULT_PREPARED_DIR, Split, SplitName } from '../data/dataset';
 import { PrepareProgress, prepareInMemory } from '../data/prepare';
 import { LoadedNet, loadNets } from '../models/classifier';
-import { SHIPPED_MODELS_DIR } from '../models/checkpoints';
+import { SHIPPED_MODELS_DIR, ensembleWeightsProblem } from '../models/checkpoints';
 import { TtaMode, ttaMode } from '../models/crops';
 import { EXIT, FerError, invalidParameterError, throwIfAborted } from '../util/errors';
 import { checkOutputDir } from '../util/outputSafety';
@@ -125,9 +125,8 @@ function fitWithoutVal(source: string): FerError {
 export async function evaluate(opts: EvaluateOptions = {}, hooks: EvaluateHooks = {}): Promise<EvalReport> {
   const { signal } = hooks;
   if (opts.fitWeights && opts.weights) throw invalidParameterError('weights', 'give weights or fitWeights, not both');
-  if (opts.weights && (opts.weights.length === 0 || opts.weights.some((w) => !(w >= 0)) || !(opts.weights.reduce((a, b) => a + b, 0) > 0))) {
-    throw invalidParameterError('weights', 'expected numbers ≥ 0 with a positive sum, one per net', opts.weights.join(','));
-  }
+  const badValues = opts.weights && ensembleWeightsProblem(opts.weights, opts.weights.length);
+  if (opts.weights && badValues) throw invalidParameterError('weights', badValues, opts.weights.join(','));
   const batchSize = opts.batchSize ?? DEFAULT_EVAL_BATCH;
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw invalidParameterError('batchSize', 'expected an integer ≥ 1', batchSize);
   const tta = ttaMode(opts.tta);
@@ -138,9 +137,8 @@ export async function evaluate(opts: EvaluateOptions = {}, hooks: EvaluateHooks 
   // Models first: a missing checkpoint is reported before a CSV is parsed for seconds.
   const nets = await loadNets(opts.modelsDir ?? SHIPPED_MODELS_DIR, opts.nets);
   try {
-    if (opts.weights && opts.weights.length !== nets.length) {
-      throw invalidParameterError('weights', `${opts.weights.length} weights for ${nets.length} nets (${nets.map((n) => n.net).join(',')})`, undefined, EXIT.USAGE);
-    }
+    const badCount = opts.weights && ensembleWeightsProblem(opts.weights, nets.length);
+    if (badCount) throw invalidParameterError('weights', `${badCount} (${nets.map((n) => n.net).join(',')})`);
     return await evaluateLoaded(opts, hooks, nets, backend, tta, batchSize);
   } finally {
     nets.forEach((n) => n.model.dispose());
