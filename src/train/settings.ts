@@ -4,12 +4,11 @@ import { EXIT, FerError } from '../util/errors';
 import { IMAGE_SIZE } from '../data/classes';
 import { AugmentOptions, DEFAULT_AUGMENT } from './augment';
 import { PlateauOptions, ReduceLROnPlateau } from './plateau';
-import { ScheduleName } from './schedule';
 import { AdamState } from './adam';
-import { OptimizerName, RECIPE_DEFAULTS, RunSettings, TRAIN_STATE, TrainState, readTrainState } from './state';
+import { RECIPE_DEFAULTS, RecipeOptions, RunSettings, TRAIN_STATE, TrainState, readTrainState } from './state';
 
 /** The options that make a run's settings (the part of TrainOptions this file reads). */
-export interface RunOptions {
+export interface RunOptions extends RecipeOptions {
   /** 1, 2 or 3. */
   net: number;
   /** Total epochs (with `resume`: the total including those already done). */
@@ -29,28 +28,6 @@ export interface RunOptions {
    * SGD's L2 term (default 5e-4).
    */
   weightDecay?: number;
-  /** 'adamw' (default) or 'sgd' (Nesterov momentum). */
-  optimizer?: OptimizerName;
-  /** SGD momentum (default 0.9). */
-  momentum?: number;
-  /** LR schedule: 'plateau' (ReduceLROnPlateau, default) or 'cosine' (decays to plateau.minLr at the last epoch). */
-  schedule?: ScheduleName;
-  /** Linear LR warm-up over this many epochs (default 0). */
-  warmup?: number;
-  /** Label smoothing ε: targets (1 − ε)·one-hot + ε/7 (default 0). */
-  labelSmoothing?: number;
-  /** Train on random crop×crop windows of the 48-px faces; the net's input is crop px (default 48 = whole face). */
-  crop?: number;
-  /** Probability of the affine warp per training face (default 1); the others are only flipped (and cropped). */
-  warpProb?: number;
-  /** Probability of random erasing per training face (default 0). */
-  erase?: number;
-  /** Multiplier on the conv blocks' dropout rates (default 1; 0 removes them). */
-  convDropout?: number;
-  /** Rate of the head's dropout layers (default: the net's own). */
-  headDropout?: number;
-  /** EMA decay of the weights, evaluated and kept as `best` (default 0 = off; needs bnRecalibrate > 0). */
-  ema?: number;
   /** ReduceLROnPlateau options (schedule 'plateau'; `minLr` is also the cosine's floor). */
   plateau?: Partial<PlateauOptions>;
   /** Stop after this many epochs without a better val_acc; 0 = never. */

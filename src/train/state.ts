@@ -43,8 +43,38 @@ export interface EpochRecord {
 
 export type LrChange = 'plateau' | 'set-lr';
 
+/**
+ * The recipe: options of `fer train` / `train()` that a run keeps in its settings. They came after the first
+ * checkpoints: a saved state without them is a run of the original recipe (RECIPE_DEFAULTS, the defaults below),
+ * which resumes exactly as it was made.
+ */
+export interface RecipeOptions {
+  /** 'adamw' (default) or 'sgd' (Nesterov momentum). */
+  optimizer?: OptimizerName;
+  /** SGD momentum (default 0.9). */
+  momentum?: number;
+  /** LR schedule: 'plateau' (ReduceLROnPlateau, default) or 'cosine' (decays to plateau.minLr at the last epoch). */
+  schedule?: ScheduleName;
+  /** Linear LR warm-up over this many epochs (default 0). */
+  warmup?: number;
+  /** Label smoothing ε: targets (1 − ε)·one-hot + ε/7 (default 0). */
+  labelSmoothing?: number;
+  /** Train on random crop×crop windows of the 48-px faces; the net's input is crop px (default 48 = whole face). */
+  crop?: number;
+  /** Probability of the affine warp per training face (default 1); the others are only flipped (and cropped). */
+  warpProb?: number;
+  /** Probability of random erasing per training face (default 0). */
+  erase?: number;
+  /** Multiplier on the conv blocks' dropout rates (default 1; 0 removes them). */
+  convDropout?: number;
+  /** Rate of the head's dropout layers (default: the net's own). */
+  headDropout?: number;
+  /** EMA decay of the weights, evaluated and kept as `best` (default 0 = off; needs bnRecalibrate > 0). */
+  ema?: number;
+}
+
 /** The settings a run keeps for its whole life; `--resume` reuses them. */
-export interface RunSettings {
+export interface RunSettings extends RecipeOptions {
   net: number;
   width: number;
   seed: number;
@@ -58,31 +88,8 @@ export interface RunSettings {
   earlyStop: number;
   /** Un-augmented training faces used to re-estimate BatchNorm statistics after each epoch (0 or absent: off). */
   bnRecalibrate?: number;
-  // The recipe fields below came later; a state without them is a run of the original recipe (the defaults in
-  // RECIPE_DEFAULTS), which resumes exactly as it was made.
-  /** 'adamw' (absent) or 'sgd' (Nesterov momentum). */
-  optimizer?: OptimizerName;
-  /** SGD momentum. */
-  momentum?: number;
-  /** 'plateau' (absent) or 'cosine'. */
-  schedule?: ScheduleName;
-  /** Linear LR warm-up, epochs. */
-  warmup?: number;
   /** The planned length of the run: where a cosine schedule ends. */
   plannedEpochs?: number;
-  labelSmoothing?: number;
-  /** Input side of the net: random crops of this size in training, the centre crop at evaluation (absent: 48). */
-  crop?: number;
-  /** Probability of the affine warp per face (absent: 1, every face). */
-  warpProb?: number;
-  /** Probability of random erasing per face. */
-  erase?: number;
-  /** Multiplier on the conv blocks' dropout rates. */
-  convDropout?: number;
-  /** Head dropout rate (absent: the net's own). */
-  headDropout?: number;
-  /** EMA decay of the weights (absent or 0: off). */
-  ema?: number;
 }
 
 export type OptimizerName = 'adamw' | 'sgd';
