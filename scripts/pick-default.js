@@ -10,8 +10,8 @@
 //    macro F1 and Fear/Disgust recall of every subset of the nets under each mode, with equal weights and, with
 //    --fitted, with weights fitted on val (minimum log loss; measured on the images they were fitted on, so
 //    optimistic: listed, and picked only with --fitted).
-// 2. Runs `fer video` (a child process, as a user would; one untimed warm-up run, then the median of --runs) on the candidates from the most
-//    accurate down until one reaches --min-fps, so only settings that could win are timed.
+// 2. Runs `fer video` (a child process, as a user would; the median of --runs, after one untimed warm-up run) on the
+//    candidates from the most accurate down until one reaches --min-fps, so only settings that could win are timed.
 // 3. Prints the table and the pick; --write writes it into <models>/defaults.json (the models directory's
 //    default for fer predict, compare, video, serve and createPredictor).
 // The machine is shared: run it when nothing else is busy (the load average is printed).
@@ -45,18 +45,12 @@ function subsets(items) {
   return out;
 }
 
-let warmedUp = false;
-
-/** Median fps of `fer video` with this setting (stderr's summary line), or NaN when it failed. */
-function videoFps(c) {
+/** Median fps of `fer video` with this setting over `count` runs (stderr's summary line), or NaN when it failed. */
+function videoFps(c, count = runs) {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fer-pick-')), 'out.mp4');
   const flags = ['--models', models, '--net', c.nets.join(','), '--tta', c.tta, ...(c.weights ? ['--weights', c.weights.join(',')] : [])];
   const fps = [];
-  // Before the first timing, one run that is not counted: the first `fer video` after scoring came out ~20 % slow
-  // once (21.8 fps against 26.6–27.9 in later runs of the same setting), cause not found.
-  const warm = warmedUp ? 0 : 1;
-  warmedUp = true;
-  for (let r = -warm; r < runs; r++) {
+  for (let r = 0; r < count; r++) {
     const p = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'fer'), 'video', video, out, ...flags],
       { encoding: 'utf8', env: { ...process.env, FER_BACKEND: backend, NO_COLOR: '1' } });
     const m = /· ([\d.]+) fps \(/.exec(p.stderr);
@@ -64,7 +58,7 @@ function videoFps(c) {
       process.stderr.write(`fer video ${flags.join(' ')}: exit ${p.status}: ${p.stderr.trim().split('\n').pop()}\n`);
       return NaN;
     }
-    if (r >= 0) fps.push(Number(m[1]));
+    fps.push(Number(m[1]));
   }
   fs.rmSync(path.dirname(out), { recursive: true, force: true });
   fps.sort((a, b) => a - b);
@@ -105,6 +99,9 @@ async function main() {
   }
   candidates.sort((a, b) => b.accuracy - a.accuracy);
   process.stderr.write(`timing fer video on ${path.basename(video)} (backend ${backend}, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})…\n`);
+  // One run that is not counted: the first `fer video` after scoring came out ~20 % slow once (21.8 fps against
+  // 26.6–27.9 in later runs of the same setting), cause not found.
+  videoFps(candidates[0], 1);
   const fpsOf = new Map(); // nets + TTA → fps (weights cost nothing)
   let pick;
   for (const c of candidates) {
