@@ -126,6 +126,16 @@ describe('fer predict (CLI, tiny untrained models)', () => {
     }
     expect(r.stdout).toMatch(/--detect-size <px>[\s\S]*\(default: 360\)/);
     expect(r.stdout).toContain('Examples:');
+    // --net and --tta name the shipped defaults.json's setting, read when the help is built.
+    const flat = r.stdout.replace(/\s+/g, ' ');
+    const shipped = path.join(ROOT, 'checkpoints', 'defaults.json');
+    if (fs.existsSync(shipped)) {
+      const d = JSON.parse(fs.readFileSync(shipped, 'utf8')) as { nets?: number[]; tta?: string };
+      if (d.nets) expect(flat).toContain(`shipped: ${d.nets.join(',')},`);
+      if (d.tta) expect(flat).toContain(`shipped: ${d.tta})`);
+    } else {
+      expect(flat).not.toContain('shipped:');
+    }
   });
 });
 

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { backendOption, intFlag, numFlag, weightList } from './common';
 import { info } from '../util/log';
 import { netListText, parseNetList } from '../models/nets';
-import { MODEL_DEFAULTS_FILE, SHIPPED_MODELS_DIR } from '../models/checkpoints';
+import { MODEL_DEFAULTS_FILE, SHIPPED_MODELS_DIR, readModelDefaults } from '../models/checkpoints';
 import { TTA_MODES, TtaMode, parseTtaFlag } from '../models/crops';
 import { DEFAULT_DETECT, DEFAULT_DETECTOR, DETECTOR_ENGINES, DetectorEngine, defaultFraming } from '../vision/detector';
 import { DEFAULT_MARGIN } from '../vision/faces';
@@ -28,13 +28,28 @@ export interface ModelFlags {
   quiet: boolean;
 }
 
+/**
+ * What the shipped models directory's defaults.json names for `key`, as help text ("; shipped: flip"), read when
+ * the help is built so that it follows the file; '' when the checkout ships none or it cannot be read.
+ */
+function shippedDefault(key: 'nets' | 'tta'): string {
+  try {
+    const d = readModelDefaults(SHIPPED_MODELS_DIR);
+    const v = key === 'nets' ? d.nets?.join(',') : d.tta;
+    if (!v) return '';
+    return key === 'nets' ? `; shipped: ${v}, the most accurate setting that keeps fer video real-time` : `; shipped: ${v}`;
+  } catch {
+    return '';
+  }
+}
+
 /** Model, backend and detector flags of `fer predict`, `fer compare` and `fer video`; `detect` sets the defaults. */
 export function addModelOptions(cmd: Command, detect: Required<DetectOptions> = DEFAULT_DETECT): Command {
   return cmd
     .addOption(new Option('--models <dir>', 'checkpoints directory with net<k>/best models (from `fer train`)').default(SHIPPED_MODELS_DIR, `the models shipped with fer, ${SHIPPED_MODELS_DIR}`))
-    .option('--net <ids>', `nets to ensemble: ${netListText()} (default: the models directory's ${MODEL_DEFAULTS_FILE}, else every trained net found; shipped: 1,3, the most accurate setting that keeps fer video real-time)`, (v: string) => parseNetList(v))
+    .option('--net <ids>', `nets to ensemble: ${netListText()} (default: the models directory's ${MODEL_DEFAULTS_FILE}, else every trained net found${shippedDefault('nets')})`, (v: string) => parseNetList(v))
     .addOption(new Option('--tta [mode]', `test-time augmentation, averaging the scores of several views of each face: ${TTA_MODES.join(', ')} (bare --tta = flip; `
-      + `default: the models directory's ${MODEL_DEFAULTS_FILE}, else none; shipped: flip)`).preset('flip').argParser(parseTtaFlag))
+      + `default: the models directory's ${MODEL_DEFAULTS_FILE}, else none${shippedDefault('tta')})`).preset('flip').argParser(parseTtaFlag))
     .option('--weights <list>', `ensemble weights, one per net in --net order, e.g. 1,1,2 (default: equal, or the models directory's ${MODEL_DEFAULTS_FILE} weights for its nets)`, weightList)
     .addOption(backendOption())
     .addOption(new Option('--detector <name>', `face detector: auto (= ${DEFAULT_DETECTOR}, a CNN), blazeface, mediapipe-short/-full `
