@@ -24,7 +24,9 @@ const fix = (x, d = 3) => x.toFixed(d);
 const evalPlain = readJson(path.join(to, 'reports', 'eval-val.json'));
 const evalTta = readJson(path.join(to, 'reports', 'eval-val-tta.json'));
 const manifest = fs.existsSync(path.join(data, 'manifest.json')) ? readJson(path.join(data, 'manifest.json')) : undefined;
-const summaries = JSON.parse(spawnSync(process.execPath, [path.join(ROOT, 'bin', 'fer'), 'models', '--json'], { encoding: 'utf8' }).stdout);
+/** `fer models` summary of a net at the width it was trained at (--width scales every layer's channels). */
+const summaryOf = (net, width = 1) => JSON.parse(spawnSync(process.execPath,
+  [path.join(ROOT, 'bin', 'fer'), 'models', '--net', String(net), '--width', String(width), '--json'], { encoding: 'utf8' }).stdout)[0];
 const nets = evalPlain.models.filter((m) => m.name !== 'ensemble').flatMap((m) => m.nets);
 const notes = fs.existsSync(path.join(to, 'card-notes.md')) ? fs.readFileSync(path.join(to, 'card-notes.md'), 'utf8').trim() : '';
 
@@ -54,16 +56,18 @@ if (manifest) {
 
 w('## Nets');
 w();
-w('| net | architecture | params | FLOPs/image (forward) | epochs | best epoch | wall time | train img/s | backend |');
+w('| net | architecture | params | FLOPs/image (forward) | epochs | shipped epoch | wall time | train img/s | backend |');
 w('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 // How each shipped net was trained (train-info.json does not record the backend): update when a net is replaced.
 const TRAINED_ON = {
   1: 'wasm+onednn (oneDNN 2.6, AVX-512, 1 thread)',
-  2: 'wasm+onednn (oneDNN 2.6, AVX-512, 1 thread)',
+  2: 'wasm+onednn (oneDNN 2.6, AVX-512, 1 or 2 threads)',
   3: 'wasm+onednn (oneDNN 2.6, AVX-512, 2 threads)',
 };
 for (const net of nets) {
-  const s = summaries.find((x) => x.net === net);
+  const info0 = readJson(path.join(to, `net${net}`, 'best', 'train-info.json'));
+  const width = (info0.settings && info0.settings.width) || 1;
+  const s = summaryOf(net, width);
   const history = readJson(path.join(to, `net${net}`, 'history.json'));
   const info = readJson(path.join(to, `net${net}`, 'best', 'train-info.json'));
   const wall = history.reduce((a, h) => a + h.seconds, 0);
@@ -71,7 +75,7 @@ for (const net of nets) {
   // FLOPs of the net at the input it was trained on (`fer models` summarises the 48-px build; --crop nets take less).
   const crop = info.settings && info.settings.crop ? info.settings.crop : 48;
   const flops = s.flops * (crop / 48) ** 2;
-  w(`| ${net} | ${s.title.replace(/^net \d — /, '')} | ${(s.totalParams / 1e6).toFixed(2)} M | ${(flops / 1e6).toFixed(1)} M${crop !== 48 ? ` (${crop}-px crops)` : ''} | ${history.length} | ${info.epoch} | ${(wall / 60).toFixed(0)} min | ${ips.toFixed(0)} | ${TRAINED_ON[net] || 'see notes'} |`);
+  w(`| ${net} | ${s.title.replace(/^net \d — /, '')}${width !== 1 ? ` (at width ${width}: every layer's channels × ${width})` : ''} | ${(s.totalParams / 1e6).toFixed(2)} M | ${(flops / 1e6).toFixed(1)} M${crop !== 48 ? ` (${crop}-px crops)` : ''} | ${history.length} | ${info.epoch}${info.checkpoint === 'last' ? ' (the last)' : ''} | ${(wall / 60).toFixed(0)} min | ${ips.toFixed(0)} | ${TRAINED_ON[net] || 'see notes'} |`);
 }
 w();
 for (const net of nets) {
@@ -95,7 +99,9 @@ for (const net of nets) {
   const smoothing = st.labelSmoothing ? `; label smoothing ${st.labelSmoothing}` : '';
   const dropout = (st.convDropout !== undefined && st.convDropout !== 1 ? `; conv-block dropout ×${st.convDropout}` : '')
     + (st.headDropout !== undefined ? `; head dropout ${st.headDropout}` : '');
-  const ema = st.ema ? `; EMA of the weights (decay ${st.ema}), the average validated and shipped` : '';
+  // ship-models --checkpoint last ships the final epoch's trained weights (train-info.json: checkpoint "last").
+  const last = info.checkpoint === 'last';
+  const ema = st.ema ? `; EMA of the weights (decay ${st.ema}), the average validated${last ? '' : ' and shipped'}` : '';
   const warmup = st.warmup ? `linear warm-up over ${st.warmup} epoch${st.warmup === 1 ? '' : 's'}, then ` : '';
   const schedule = st.schedule === 'cosine'
     ? `${warmup}cosine decay to ${st.plateau.minLr} planned to end at epoch ${st.plannedEpochs}`
@@ -105,7 +111,7 @@ for (const net of nets) {
     `${crop}${erase}${smoothing}${dropout}${ema}` +
     `; BatchNorm statistics re-estimated on ${st.bnRecalibrate} clean training faces after each epoch; ${schedule}` +
     `${stepped ? `; LR stepped by hand (\`fer train --resume --set-lr\`) at ${stepped}` : ''}. ` +
-    `Weights shipped as float16 (\`net${net}/best\`); curves: [curves.png](net${net}/curves.png), history: [history.csv](net${net}/history.csv).`);
+    (last ? `Shipped: the trained weights of the final epoch (${info.epoch}; val ${pct(info.val_acc)}${info.emaValAcc !== undefined ? `, the EMA average ${pct(info.emaValAcc)}` : ''}) rather than the best epoch (\`node scripts/ship-models.js --checkpoint last\`), as float16 (\`net${net}/best\`); curves:` : `Weights shipped as float16 (\`net${net}/best\`); curves:`) + ` [curves.png](net${net}/curves.png), history: [history.csv](net${net}/history.csv).`);
   w();
   w('| epoch | loss | acc | val_loss | val_acc | lr |');
   w('| --- | --- | --- | --- | --- | --- |');

@@ -7,6 +7,7 @@
 // those of the shipped set.
 //
 //   node scripts/ship-models.js --from /work/runs/ckpt [--from other-run] [--nets 1,2] [--to checkpoints] [--data data/prepared]
+//                               [--checkpoint best|last]
 //   node scripts/ship-models.js --eval-only [--to checkpoints] [--data data/prepared]     # re-measure, copy nothing
 //   node scripts/ship-models.js --default-only [--to checkpoints] [--data data/prepared]  # only the defaults.json setting
 //
@@ -14,8 +15,14 @@
 // reports/eval-val-default.json, for the model card's per-class figures of that setting.
 //
 // A net found in several --from directories is taken from the one with the best validation accuracy.
+//
+// --checkpoint last ships each run's final epoch (`last/`: the trained weights, not the EMA average, with a
+// train-info.json written from its train-state.json) instead of its best epoch: at the end of a cosine schedule the
+// final weights can add more to an ensemble than a mid-run best (measure it: reports/). The run must have ended
+// at an epoch boundary.
 const { spawnSync } = require('child_process');
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 
 const ROOT = path.resolve(__dirname, '..');
@@ -34,36 +41,73 @@ const data = path.resolve(args('data')[0] || path.join(ROOT, 'data', 'prepared')
 const nets = (args('nets')[0] || '1,2,3').split(',').map(Number);
 const defaultOnly = process.argv.includes('--default-only');
 const evalOnly = defaultOnly || process.argv.includes('--eval-only');
+const checkpoint = args('checkpoint')[0] || 'best';
 if (froms.length === 0 && !evalOnly) {
   process.stderr.write('ship-models: give at least one --from DIR (a `fer train --out` directory)\n');
   process.exit(2);
 }
+if (checkpoint !== 'best' && checkpoint !== 'last') {
+  process.stderr.write(`ship-models: --checkpoint must be best or last, not ${checkpoint}\n`);
+  process.exit(2);
+}
+
+/** train-info.json of a run's `checkpoint` (for `last`, built from its train-state.json); undefined when unreadable. */
+function runInfo(dir) {
+  try {
+    if (checkpoint === 'best') return JSON.parse(fs.readFileSync(path.join(dir, 'best', 'train-info.json'), 'utf8'));
+    const state = JSON.parse(fs.readFileSync(path.join(dir, 'last', 'train-state.json'), 'utf8'));
+    const rec = state.history[state.history.length - 1];
+    if (!rec || state.partial) throw new Error(`${dir}/last: the run stopped inside an epoch; finish it (fer train --resume) first`);
+    // last/ holds the trained weights: their val accuracy is rawValAcc when the run averaged (EMA) its weights.
+    const { rawValAcc, ...metrics } = rec;
+    return {
+      net: Number(path.basename(dir).replace('net', '')), settings: state.settings, ...metrics,
+      val_acc: rawValAcc ?? rec.val_acc, ...(rawValAcc !== undefined ? { emaValAcc: rec.val_acc } : {}),
+      weights: 'trained', checkpoint: 'last',
+    };
+  } catch (e) {
+    if (checkpoint === 'last' && fs.existsSync(path.join(dir, 'last'))) {
+      process.stderr.write(`ship-models: ${e.message}\n`);
+      process.exit(1);
+    }
+    return undefined;
+  }
+}
 
 function bestValAcc(dir) {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(dir, 'best', 'train-info.json'), 'utf8')).val_acc;
-  } catch {
-    return -1;
-  }
+  const info = runInfo(dir);
+  return info ? info.val_acc : -1;
 }
 
 async function main() {
   const shipped = [];
   for (const net of evalOnly ? [] : nets) {
-    const candidates = froms.map((f) => path.join(f, `net${net}`)).filter((d) => fs.existsSync(path.join(d, 'best', 'model.json')));
+    const candidates = froms.map((f) => path.join(f, `net${net}`)).filter((d) => fs.existsSync(path.join(d, checkpoint, 'model.json')));
     if (candidates.length === 0) continue;
     const src = candidates.sort((a, b) => bestValAcc(b) - bestValAcc(a))[0];
+    const lastInfo = checkpoint === 'last' ? runInfo(src) : undefined; // exits on a run stopped inside an epoch
     const dst = path.join(to, `net${net}`);
     fs.mkdirSync(dst, { recursive: true });
-    const { bytesBefore, bytesAfter } = await quantizeModelDirFloat16(path.join(src, 'best'), path.join(dst, 'best'));
+    let from = path.join(src, 'best');
+    if (lastInfo) {
+      // Only the model and its train-info.json: not last/'s optimizer, EMA and resume state.
+      from = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-ship-'));
+      fs.copyFileSync(path.join(src, 'last', 'model.json'), path.join(from, 'model.json'));
+      for (const g of JSON.parse(fs.readFileSync(path.join(from, 'model.json'), 'utf8')).weightsManifest) {
+        for (const p of g.paths) fs.copyFileSync(path.join(src, 'last', p), path.join(from, p));
+      }
+      fs.writeFileSync(path.join(from, 'train-info.json'), JSON.stringify(lastInfo, null, 1));
+    }
+    const { bytesBefore, bytesAfter } = await quantizeModelDirFloat16(from, path.join(dst, 'best'));
+    if (lastInfo) fs.rmSync(from, { recursive: true, force: true });
     for (const f of ['history.json', 'history.csv', 'curves.svg', 'curves.png']) {
       if (fs.existsSync(path.join(src, f))) fs.copyFileSync(path.join(src, f), path.join(dst, f));
     }
-    process.stderr.write(`net${net}: ${src} (val_acc ${(bestValAcc(src) * 100).toFixed(2)}%) → ${dst}/best, weights ${(bytesBefore / 1e6).toFixed(1)} → ${(bytesAfter / 1e6).toFixed(1)} MB\n`);
+    process.stderr.write(`net${net}: ${src}/${checkpoint} (val_acc ${(bestValAcc(src) * 100).toFixed(2)}%) → ${dst}/best, weights ${(bytesBefore / 1e6).toFixed(1)} → ${(bytesAfter / 1e6).toFixed(1)} MB\n`);
     shipped.push(net);
   }
   if (shipped.length === 0 && !evalOnly) {
-    process.stderr.write('ship-models: no net<k>/best found in the --from directories\n');
+    process.stderr.write(`ship-models: no net<k>/${checkpoint} found in the --from directories\n`);
     process.exit(1);
   }
   const inTo = [1, 2, 3].filter((k) => fs.existsSync(path.join(to, `net${k}`, 'best', 'model.json')));
