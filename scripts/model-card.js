@@ -65,11 +65,10 @@ const TRAINED_ON = {
   3: 'wasm+onednn (oneDNN 2.6, AVX-512, 2 threads)',
 };
 for (const net of nets) {
-  const info0 = readJson(path.join(to, `net${net}`, 'best', 'train-info.json'));
-  const width = (info0.settings && info0.settings.width) || 1;
+  const info = readJson(path.join(to, `net${net}`, 'best', 'train-info.json'));
+  const width = (info.settings && info.settings.width) || 1;
   const s = summaryOf(net, width);
   const history = readJson(path.join(to, `net${net}`, 'history.json'));
-  const info = readJson(path.join(to, `net${net}`, 'best', 'train-info.json'));
   const wall = history.reduce((a, h) => a + h.seconds, 0);
   const ips = history.reduce((a, h) => a + h.imgPerSec, 0) / history.length;
   // FLOPs of the net at the input it was trained on (`fer models` summarises the 48-px build; --crop nets take less).

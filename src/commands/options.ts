@@ -37,7 +37,7 @@ function shippedDefault(key: 'nets' | 'tta'): string {
     const d = readModelDefaults(SHIPPED_MODELS_DIR);
     const v = key === 'nets' ? d.nets?.join(',') : d.tta;
     if (!v) return '';
-    return key === 'nets' ? `; shipped: ${v}, the most accurate setting that keeps fer video real-time` : `; shipped: ${v}`;
+    return key === 'nets' ? `; shipped: ${v}, picked by scripts/pick-default.js for accuracy at fer video speed, see the model card` : `; shipped: ${v}`;
   } catch {
     return '';
   }
