@@ -60,7 +60,7 @@ w('| net | architecture | params | FLOPs/image (forward) | epochs | shipped epoc
 w('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 // How each shipped net was trained (train-info.json does not record the backend): update when a net is replaced.
 const TRAINED_ON = {
-  1: 'wasm+onednn (oneDNN 2.6, AVX-512, 1 thread)',
+  1: 'wasm+onednn (oneDNN 2.6, AVX-512, 1 or 2 threads)',
   2: 'wasm+onednn (oneDNN 2.6, AVX-512, 1 or 2 threads)',
   3: 'wasm+onednn (oneDNN 2.6, AVX-512, 2 threads)',
 };
