@@ -5,6 +5,7 @@
 //
 //   node scripts/pick-default.js [--models checkpoints] [--data data/prepared] [--video ../shared/media/faces.mp4]
 //                                [--min-fps 25] [--backend wasm] [--runs 2] [--fitted] [--write]
+//                                [--as-fast-as NETS:TTA [--reference-models DIR] [--tolerance 0.05]]
 //
 // 1. Scores the val split (PublicTest) once per net and TTA mode (none, flip, 5crop, 10crop), then the accuracy,
 //    macro F1 and Fear/Disgust recall of every subset of the nets under each mode, with equal weights and, with
@@ -12,6 +13,11 @@
 //    optimistic: listed, and picked only with --fitted).
 // 2. Runs `fer video` (a child process, as a user would; the median of --runs, after one untimed warm-up run) on the
 //    candidates from the most accurate down until one reaches --min-fps, so only settings that could win are timed.
+//    --as-fast-as replaces the fixed --min-fps with a reference setting timed side by side: each candidate's runs
+//    alternate with runs of the reference (e.g. the previous default, `1,3:flip`, from --reference-models, e.g. a
+//    checkout of the previous shipped set), and a candidate passes when its median is at least (1 − --tolerance)
+//    × the reference's median of the same rounds. On a shared machine whose speed drifts by 20 % between days, this
+//    compares settings under the same load instead of against a number measured another day.
 // 3. Prints the table and the pick; --write writes it into <models>/defaults.json (the models directory's
 //    default for fer predict, compare, video, serve and createPredictor).
 // The machine is shared: run it when nothing else is busy (the load average is printed).
@@ -36,6 +42,9 @@ const minFps = Number(arg('min-fps', '25'));
 const backend = arg('backend', 'wasm');
 const runs = Number(arg('runs', '2'));
 const fitted = process.argv.includes('--fitted');
+const asFastAs = arg('as-fast-as', undefined);
+const referenceModels = path.resolve(arg('reference-models', models));
+const tolerance = Number(arg('tolerance', '0.05'));
 const write = process.argv.includes('--write');
 const pct = (x) => `${(x * 100).toFixed(2)} %`;
 
@@ -45,10 +54,22 @@ function subsets(items) {
   return out;
 }
 
+/** `NETS:TTA` (e.g. `1,3:flip`) → a setting; throws on a malformed value. */
+function parseSetting(text) {
+  const m = /^(\d(?:,\d)*):([a-z0-9]+)$/.exec(text);
+  if (!m || !fer.TTA_MODES.includes(m[2])) throw new Error(`--as-fast-as ${text}: expected NETS:TTA, e.g. 1,3:flip (TTA: ${fer.TTA_MODES.join(', ')})`);
+  return { nets: m[1].split(',').map(Number), tta: m[2] };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)];
+};
+
 /** Median fps of `fer video` with this setting over `count` runs (stderr's summary line), or NaN when it failed. */
 function videoFps(c, count = runs) {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fer-pick-')), 'out.mp4');
-  const flags = ['--models', models, '--net', c.nets.join(','), '--tta', c.tta, ...(c.weights ? ['--weights', c.weights.join(',')] : [])];
+  const flags = ['--models', c.models ?? models, '--net', c.nets.join(','), '--tta', c.tta, ...(c.weights ? ['--weights', c.weights.join(',')] : [])];
   const fps = [];
   for (let r = 0; r < count; r++) {
     const p = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'fer'), 'video', video, out, ...flags],
@@ -61,12 +82,24 @@ function videoFps(c, count = runs) {
     fps.push(Number(m[1]));
   }
   fs.rmSync(path.dirname(out), { recursive: true, force: true });
-  fps.sort((a, b) => a - b);
-  return fps[Math.floor((fps.length - 1) / 2)];
+  return median(fps);
+}
+
+/** Candidate and reference timed in alternation, one run each per round: both medians over --runs rounds. */
+function sideBySide(c, reference) {
+  const mine = [];
+  const theirs = [];
+  for (let r = 0; r < runs; r++) {
+    theirs.push(videoFps(reference, 1));
+    mine.push(videoFps(c, 1));
+  }
+  return { fps: median(mine), reference: median(theirs) };
 }
 
 async function main() {
   if (!fs.existsSync(video)) throw new Error(`${video} not found (--video FILE)`);
+  const reference = asFastAs === undefined ? undefined : { ...parseSetting(asFastAs), models: referenceModels };
+  if (!(tolerance >= 0 && tolerance < 1)) throw new Error(`--tolerance ${arg('tolerance')}: expected a fraction in [0, 1)`);
   const nets = fer.findTrainedNets(models);
   if (nets.length === 0) throw new Error(`no trained nets in ${models}`);
   await fer.initBackend(process.env.FER_BACKEND ?? 'auto');
@@ -106,29 +139,34 @@ async function main() {
   let pick;
   for (const c of candidates) {
     const key = `${c.nets.join(',')}/${c.tta}`;
-    if (!fpsOf.has(key)) fpsOf.set(key, videoFps(c));
-    c.fps = fpsOf.get(key);
-    if (c.fps >= minFps) { pick = c; break; }
+    if (!fpsOf.has(key)) fpsOf.set(key, reference ? sideBySide(c, reference) : { fps: videoFps(c) });
+    c.fps = fpsOf.get(key).fps;
+    c.referenceFps = fpsOf.get(key).reference;
+    const needed = reference ? (1 - tolerance) * c.referenceFps : minFps;
+    if (c.fps >= needed) { pick = c; break; }
   }
+  const bar = reference
+    ? `${(1 - tolerance).toFixed(2)} × the fps of nets ${reference.nets.join(',')} with TTA ${reference.tta}${reference.models !== models ? ` from ${reference.models}` : ''}, timed side by side`
+    : `${minFps} fps`;
   // The timed ones and a few below; the rest are less accurate still.
   const shown = candidates.slice(0, Math.max(15, candidates.indexOf(pick) + 6));
   console.log(`val (PublicTest, ${val.count} faces), the ${shown.length} most accurate of ${candidates.length} settings; fer video fps on ${path.basename(video)} with --backend ${backend}, median of ${runs}; load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-  console.log('| nets | TTA | weights | accuracy | macro F1 | Fear recall | Disgust recall | fer video fps |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log(`| nets | TTA | weights | accuracy | macro F1 | Fear recall | Disgust recall | fer video fps |${reference ? ' reference fps, same rounds |' : ''}`);
+  console.log(`| --- | --- | --- | --- | --- | --- | --- | --- |${reference ? ' --- |' : ''}`);
   for (const c of shown) {
     const w = c.weights ? `${c.weights.map((x) => x.toFixed(2)).join(', ')} (fitted on val)` : 'equal';
     const fps = c.fps === undefined ? '–' : Number.isNaN(c.fps) ? 'failed' : c.fps.toFixed(1);
-    console.log(`| ${c.nets.join(', ')} | ${c.tta} | ${c.nets.length > 1 ? w : '–'} | ${pct(c.accuracy)} | ${c.macroF1.toFixed(3)} | ${pct(c.fear)} | ${pct(c.disgust)} | ${c === pick ? `**${fps}**` : fps} |`);
+    console.log(`| ${c.nets.join(', ')} | ${c.tta} | ${c.nets.length > 1 ? w : '–'} | ${pct(c.accuracy)} | ${c.macroF1.toFixed(3)} | ${pct(c.fear)} | ${pct(c.disgust)} | ${c === pick ? `**${fps}**` : fps} |${reference ? ` ${c.referenceFps === undefined ? '–' : c.referenceFps.toFixed(1)} |` : ''}`);
   }
   if (!pick) {
-    console.log(`no setting reaches ${minFps} fps`);
+    console.log(`no setting reaches ${bar}`);
     process.exit(1);
   }
-  console.log(`pick: nets ${pick.nets.join(',')}, TTA ${pick.tta}${pick.weights ? `, weights ${pick.weights.join(',')}` : ''}: ${pct(pick.accuracy)} at ${pick.fps.toFixed(1)} fps`);
+  console.log(`pick: nets ${pick.nets.join(',')}, TTA ${pick.tta}${pick.weights ? `, weights ${pick.weights.join(',')}` : ''}: ${pct(pick.accuracy)} at ${pick.fps.toFixed(1)} fps${reference ? ` (reference ${pick.referenceFps.toFixed(1)} fps in the same rounds; the bar: ${bar})` : ''}`);
   if (write) {
     const file = path.join(models, fer.MODEL_DEFAULTS_FILE);
-    const why = `The setting fer predict, fer video and fer serve use when --net/--tta are not given: the most accurate one that keeps fer video at ${minFps} fps or more on ${path.basename(video)} with the ${backend} backend `
-      + `(scripts/pick-default.js): PublicTest accuracy ${pct(pick.accuracy)} at ${pick.fps.toFixed(1)} fps. See README.md (the model card).`;
+    const why = `The setting fer predict, fer video and fer serve use when --net/--tta are not given: the most accurate one that keeps fer video at ${bar} or more on ${path.basename(video)} with the ${backend} backend `
+      + `(scripts/pick-default.js): PublicTest accuracy ${pct(pick.accuracy)} at ${pick.fps.toFixed(1)} fps${reference ? ` (the reference: ${pick.referenceFps.toFixed(1)})` : ''}. See README.md (the model card).`;
     const body = { nets: pick.nets, tta: pick.tta, ...(pick.weights ? { weights: pick.weights } : {}), why };
     const tmp = `${file}.tmp-${process.pid}`;
     fs.writeFileSync(tmp, `${JSON.stringify(body, null, 2)}\n`);
