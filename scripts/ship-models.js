@@ -74,6 +74,13 @@ function runInfo(dir) {
   }
 }
 
+/** Write under a temporary name, then rename: a report is either the old one or the whole new one. */
+function writeAtomic(file, text) {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
+}
+
 function bestValAcc(dir) {
   const info = runInfo(dir);
   return info ? info.val_acc : -1;
@@ -98,10 +105,18 @@ async function main() {
       }
       fs.writeFileSync(path.join(from, 'train-info.json'), JSON.stringify(lastInfo, null, 1));
     }
-    const { bytesBefore, bytesAfter } = await quantizeModelDirFloat16(from, path.join(dst, 'best'));
-    if (lastInfo) fs.rmSync(from, { recursive: true, force: true });
+    let sizes;
+    try {
+      sizes = await quantizeModelDirFloat16(from, path.join(dst, 'best'));
+    } finally {
+      if (lastInfo) fs.rmSync(from, { recursive: true, force: true }); // the staging copy, also when quantizing failed
+    }
+    const { bytesBefore, bytesAfter } = sizes;
     for (const f of ['history.json', 'history.csv', 'curves.svg', 'curves.png']) {
-      if (fs.existsSync(path.join(src, f))) fs.copyFileSync(path.join(src, f), path.join(dst, f));
+      if (!fs.existsSync(path.join(src, f))) continue;
+      const tmp = path.join(dst, `${f}.tmp-${process.pid}`);
+      fs.copyFileSync(path.join(src, f), tmp);
+      fs.renameSync(tmp, path.join(dst, f));
     }
     process.stderr.write(`net${net}: ${src}/${checkpoint} (val_acc ${(bestValAcc(src) * 100).toFixed(2)}%) → ${dst}/best, weights ${(bytesBefore / 1e6).toFixed(1)} → ${(bytesAfter / 1e6).toFixed(1)} MB\n`);
     shipped.push(net);
@@ -129,7 +144,7 @@ async function main() {
     const r = spawnSync(process.execPath, argv, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
     if (r.status !== 0) process.exit(r.status || 1);
     fs.mkdirSync(reports, { recursive: true });
-    fs.writeFileSync(path.join(reports, file), r.stdout);
+    writeAtomic(path.join(reports, file), r.stdout);
   };
   for (const m of defaultOnly ? [] : modes) {
     run(m.file, ['--net', inTo.join(','), '--tta', m.tta, ...(m.confusion ? ['--confusion', '--out', m.confusion] : [])]);

@@ -5,8 +5,9 @@ import { ROOT, runFer, tmpDir } from './helpers';
 import { synthSplit, writePrepared } from './trainData';
 
 // scripts/ship-models.js on a tiny net 2 (width 1/8) trained for two epochs on synthetic faces: seconds.
-const ship = (args: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'ship-models.js'), ...args],
-  { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 300000 });
+const ship = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath,
+  [path.join(ROOT, 'scripts', 'ship-models.js'), ...args],
+  { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env }, timeout: 300000 });
 
 function float32(file: string): Float32Array {
   const b = fs.readFileSync(file);
@@ -37,9 +38,15 @@ describe('scripts/ship-models.js', () => {
 
   it('--checkpoint last ships the final epoch\'s trained weights as float16, with a train-info.json saying so, and measures them', () => {
     const to = tmpDir();
-    const r = ship(['--from', run, '--nets', '2', '--to', to, '--data', data, '--checkpoint', 'last']);
+    const scratch = tmpDir();
+    const r = ship(['--from', run, '--nets', '2', '--to', to, '--data', data, '--checkpoint', 'last'], { TMPDIR: scratch });
     expect(r.stderr).toContain(`net2: ${path.join(run, 'net2')}/last`);
     expect(r.status).toBe(0);
+    // The staging copy of last/ is gone, and no temporary name is left among the outputs.
+    expect(fs.readdirSync(scratch)).toEqual([]);
+    const names = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true })
+      .flatMap((e) => (e.isDirectory() ? names(path.join(dir, e.name)) : [e.name]));
+    expect(names(to).filter((n) => n.includes('.tmp-'))).toEqual([]);
     const best = path.join(to, 'net2', 'best');
     // The model only: not last/'s optimizer, EMA and resume state.
     expect(fs.readdirSync(best).sort()).toEqual(['model.json', 'train-info.json', 'weights.bin']);
