@@ -102,6 +102,8 @@ async function main() {
   if (!(tolerance >= 0 && tolerance < 1)) throw new Error(`--tolerance ${arg('tolerance')}: expected a fraction in [0, 1)`);
   const nets = fer.findTrainedNets(models);
   if (nets.length === 0) throw new Error(`no trained nets in ${models}`);
+  const missing = reference ? reference.nets.filter((n) => !fer.findTrainedNets(reference.models).includes(n)) : [];
+  if (missing.length > 0) throw new Error(`--as-fast-as ${asFastAs}: no trained net ${missing.join(', ')} in ${reference.models} (--reference-models DIR)`);
   await fer.initBackend(process.env.FER_BACKEND ?? 'auto');
   const val = await fer.loadPreparedSplit(data, 'val');
   const classes = fer.CLASS_NAMES;
