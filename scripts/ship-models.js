@@ -28,6 +28,8 @@ const path = require('path');
 const ROOT = path.resolve(__dirname, '..');
 // The public API only (dist/index.js), as a user of the package would.
 const { quantizeModelDirFloat16, readModelDefaults } = require(path.join(ROOT, 'dist'));
+// fer's own atomic write (temp sibling, fsync, rename; the temp removed on failure): not in the public API.
+const { writeFileAtomic } = require(path.join(ROOT, 'dist', 'util', 'atomic'));
 
 function args(name) {
   const out = [];
@@ -74,13 +76,6 @@ function runInfo(dir) {
   }
 }
 
-/** Write under a temporary name, then rename: a report is either the old one or the whole new one. */
-function writeAtomic(file, text) {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
-}
-
 function bestValAcc(dir) {
   const info = runInfo(dir);
   return info ? info.val_acc : -1;
@@ -113,10 +108,7 @@ async function main() {
     }
     const { bytesBefore, bytesAfter } = sizes;
     for (const f of ['history.json', 'history.csv', 'curves.svg', 'curves.png']) {
-      if (!fs.existsSync(path.join(src, f))) continue;
-      const tmp = path.join(dst, `${f}.tmp-${process.pid}`);
-      fs.copyFileSync(path.join(src, f), tmp);
-      fs.renameSync(tmp, path.join(dst, f));
+      if (fs.existsSync(path.join(src, f))) writeFileAtomic(path.join(dst, f), fs.readFileSync(path.join(src, f)));
     }
     process.stderr.write(`net${net}: ${src}/${checkpoint} (val_acc ${(bestValAcc(src) * 100).toFixed(2)}%) → ${dst}/best, weights ${(bytesBefore / 1e6).toFixed(1)} → ${(bytesAfter / 1e6).toFixed(1)} MB\n`);
     shipped.push(net);
@@ -144,7 +136,7 @@ async function main() {
     const r = spawnSync(process.execPath, argv, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
     if (r.status !== 0) process.exit(r.status || 1);
     fs.mkdirSync(reports, { recursive: true });
-    writeAtomic(path.join(reports, file), r.stdout);
+    writeFileAtomic(path.join(reports, file), r.stdout);
   };
   for (const m of defaultOnly ? [] : modes) {
     run(m.file, ['--net', inTo.join(','), '--tta', m.tta, ...(m.confusion ? ['--confusion', '--out', m.confusion] : [])]);
