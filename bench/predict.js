@@ -117,6 +117,48 @@ async function main() {
   console.log(`${predictor.detector.engine} detect vs --min-face on 640×480: ${row.join(', ')}`);
   predictor.dispose();
 
+  // --- TTA views of a frame's few faces: one forward pass per view (as before) against all views in one batch
+  // (predictViews' default when they are ≤ CONCAT_VIEWS_MAX images), side by side in alternating rounds.
+  {
+    const tf = require('@tensorflow/tfjs');
+    const { loadModelDir, foldForInference, bestModelDir, predictViews, facesToTensor, CONCAT_VIEWS_MAX } = fer();
+    const loaded = [];
+    for (const id of nets) {
+      const m = await loadModelDir(bestModelDir(models, id));
+      loaded.push(foldForInference(m));
+    }
+    const ways = { 'one pass per view': 0, 'views in one batch': CONCAT_VIEWS_MAX };
+    for (const mode of ['flip', '10crop']) {
+      for (const count of [1, 3]) {
+        const faces = new Uint8Array(count * 48 * 48).map((_, i) => (i * 37) % 251);
+        const times = {};
+        let diff = 0;
+        const ref = [];
+        for (let round = 0; round < 5; round++) {
+          for (const [way, concatMax] of Object.entries(ways)) {
+            const t = process.hrtime.bigint();
+            for (let it = 0; it < 10; it++) {
+              loaded.forEach((m, k) => {
+                const out = tf.tidy(() => predictViews(m, facesToTensor(faces, count), mode, { concatMax }));
+                const d = out.dataSync();
+                out.dispose();
+                if (it === 0 && round === 0) {
+                  if (!ref[k]) ref[k] = d;
+                  else for (let i = 0; i < d.length; i++) diff = Math.max(diff, Math.abs(d[i] - ref[k][i]));
+                }
+              });
+            }
+            (times[way] ??= []).push(ms(t) / 10);
+          }
+        }
+        const [a, b] = Object.keys(ways).map((w) => median(times[w]));
+        console.log(`${mode}, ${count} face${count > 1 ? 's' : ''}, nets ${nets.join(',')}: one pass per view ${f1(a)} ms, views in one batch ${f1(b)} ms `
+          + `→ ${(a / b).toFixed(2)}× (max score difference ${diff.toExponential(1)})`);
+      }
+    }
+    loaded.forEach((m) => m.dispose());
+  }
+
   // --- per detector: recall, false boxes, ms per image (shared photos + mosaics)
   if (!process.argv.includes('--no-detection')) {
     const det = require('./detection');

@@ -41,7 +41,7 @@ export { quantizeModelDirFloat16, float32ToFloat16Bits } from './models/quantize
 export { faceJson, fileResultJson, comparisonJson } from './vision/json';
 export { pickComparedFaces, ComparedSide } from './vision/compare';
 export * from './serve';
-export { TTA_MODES, TtaMode, cropOffsets, modelInputSize, predictViews } from './models/crops';
+export { TTA_MODES, TtaMode, cropOffsets, modelInputSize, predictViews, CONCAT_VIEWS_MAX } from './models/crops';
 export { Sgd, Ema, scheduledLr, SCHEDULES, ScheduleName, RECIPE_DEFAULTS, CropAugment } from './train';
 // The net registry: one entry per net ({ id, title, build }); NET_TITLES, buildNet and parseNetList derive from it.
 export { NETS, NetSpec, NetId, NET_IDS, getNet, isNetId } from './models/nets';

@@ -12,7 +12,7 @@ import { scheduledLr } from '../src/train/schedule';
 import { buildNet } from '../src/models/nets';
 import { loadModelDir } from '../src/models/io';
 import { predictScores } from '../src/models/classifier';
-import { cropOffsets, modelInputSize } from '../src/models/crops';
+import { CONCAT_VIEWS_MAX, TtaMode, cropOffsets, modelInputSize, predictViews } from '../src/models/crops';
 import { facesToTensor } from '../src/preprocess/normalize';
 import { runFer, tmpDir } from './helpers';
 import { synthSplit, writePrepared } from './trainData';
@@ -118,7 +118,8 @@ describe('multi-crop test-time augmentation', () => {
       const x = facesToTensor(faces, 5);
       return (model.predict(x) as tf.Tensor).add(model.predict(tf.reverse(x, 2)) as tf.Tensor).div(2).dataSync() as Float32Array;
     });
-    expect(maxAbsDiff(flip, manual)).toBe(0);
+    // The face and its mirror go through the net as one batch of 10 (CONCAT_VIEWS_MAX): the same scores up to rounding.
+    expect(maxAbsDiff(flip, manual)).toBeLessThan(1e-6);
     expect(maxAbsDiff(predictScores(model, faces, 5, { tta: '10crop' }), flip)).toBe(0);
     expect(maxAbsDiff(predictScores(model, faces, 5, { tta: '5crop' }), none)).toBe(0);
     expect(maxAbsDiff(flip, none)).toBeGreaterThan(0);
@@ -144,6 +145,27 @@ describe('multi-crop test-time augmentation', () => {
     expect(maxAbsDiff(predictScores(model, faces, 3, { tta: '5crop' }), views(false))).toBeLessThan(1e-6);
     expect(maxAbsDiff(predictScores(model, faces, 3, { tta: '10crop' }), views(true))).toBeLessThan(1e-6);
     expect(maxAbsDiff(views(true), centre)).toBeGreaterThan(1e-6);
+    model.dispose();
+  });
+
+  it('a few faces\' TTA views go through the net as one batch, with the scores of one pass per view', () => {
+    const model = buildNet(3, 3, { width: 0.125, inputSize: 44 });
+    const faces = synthSplit(8, 9).images;
+    const score = (count: number, mode: TtaMode, concatMax?: number): Float32Array => tf.tidy(() =>
+      predictViews(model, facesToTensor(faces, count), mode, { concatMax }).dataSync() as Float32Array);
+    let passes = 0;
+    const predict = model.predict.bind(model);
+    model.predict = ((x: tf.Tensor | tf.Tensor[], args?: Parameters<typeof predict>[1]) => { passes++; return predict(x, args); }) as typeof model.predict;
+    const one = score(3, '10crop');
+    expect(passes).toBe(1); // 3 faces × 10 views = 30 ≤ CONCAT_VIEWS_MAX
+    passes = 0;
+    const perView = score(3, '10crop', 0);
+    expect(passes).toBe(10);
+    expect(maxAbsDiff(one, perView)).toBeLessThan(1e-6);
+    passes = 0;
+    score(8, '10crop'); // 80 views > CONCAT_VIEWS_MAX: one pass per view, the batch's memory stays that of 8 faces
+    expect(passes).toBe(10);
+    expect(CONCAT_VIEWS_MAX).toBeGreaterThanOrEqual(10);
     model.dispose();
   });
 });
