@@ -157,6 +157,19 @@ if (fs.existsSync(defaultsFile) && fs.existsSync(defaultReport)) {
   w(`| precision | ${m.metrics.perClass.map((c) => pct(c.precision)).join(' | ')} |`);
   w(`| F1 | ${m.metrics.perClass.map((c) => fix(c.f1, 2)).join(' | ')} |`);
   w();
+  // Per-backend entries ("backends": { "native": { "tta": "flip" } }): the setting when that backend runs, with its
+  // accuracy from the TTA-mode reports when it ensembles every shipped net with equal weights.
+  for (const [name, entry] of Object.entries(d.backends ?? {})) {
+    const setNets = entry.nets ?? d.nets;
+    const setTta = entry.tta ?? d.tta ?? 'none';
+    const setWeights = entry.weights ?? (entry.nets === undefined ? d.weights : undefined);
+    const report = byMode.find(([mode]) => mode === setTta)?.[1];
+    const all = [...setNets].sort().join(',') === [...nets].sort().join(',') && !setWeights;
+    const ens = all && report ? report.models.find((x) => x.name === (setNets.length > 1 ? 'ensemble' : `net${setNets[0]}`)) : undefined;
+    w(`**With the ${name} backend** (\`defaults.json\` "backends"; used when \`--backend ${name}\` runs, or \`auto\` picks it): nets ${setNets.join(', ')}, `
+      + `TTA ${setTta}${setWeights ? `, weights ${setWeights.join(', ')}` : ''}${ens ? `: accuracy **${pct(ens.metrics.accuracy)}**, macro F1 ${fix(ens.metrics.macroF1)}` : ''}.`);
+    w();
+  }
 }
 w('Per-class recall (without TTA):');
 w();

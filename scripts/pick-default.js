@@ -5,7 +5,7 @@
 //
 //   node scripts/pick-default.js [--models checkpoints] [--data data/prepared] [--video ../shared/media/faces.mp4]
 //                                [--min-fps 25] [--backend wasm] [--runs 2] [--fitted] [--write]
-//                                [--as-fast-as NETS:TTA [--reference-models DIR] [--tolerance 0.05]]
+//                                [--as-fast-as NETS:TTA [--reference-models DIR] [--reference-backend NAME] [--tolerance 0.05]]
 //
 // 1. Scores the val split (PublicTest) once per net and TTA mode (none, flip, 5crop, 10crop), then the accuracy,
 //    macro F1 and Fear/Disgust recall of every subset of the nets under each mode, with equal weights and, with
@@ -17,9 +17,13 @@
 //    alternate with runs of the reference (e.g. the previous default, `1,3:flip`, from --reference-models, e.g. a
 //    checkout of the previous shipped set), and a candidate passes when its median is at least (1 − --tolerance)
 //    × the reference's median of the same rounds. On a shared machine whose speed drifts by 20 % between days, this
-//    compares settings under the same load instead of against a number measured another day.
+//    compares settings under the same load instead of against a number measured another day. --reference-backend
+//    times the reference on another backend than the candidates (default: --backend): e.g. candidates on the native
+//    accelerator against the wasm default, for a per-backend default.
 // 3. Prints the table and the pick; --write writes it into <models>/defaults.json (the models directory's
-//    default for fer predict, compare, video, serve and createPredictor).
+//    default for fer predict, compare, video, serve and createPredictor): with --backend wasm (what `npm ci` alone
+//    runs) as the top-level setting, with another backend as that backend's entry under "backends" (used when it
+//    runs); the rest of the file is kept.
 // The machine is shared: run it when nothing else is busy (the load average is printed).
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -44,6 +48,7 @@ const runs = Number(arg('runs', '2'));
 const fitted = process.argv.includes('--fitted');
 const asFastAs = arg('as-fast-as', undefined);
 const referenceModels = path.resolve(arg('reference-models', models));
+const referenceBackend = arg('reference-backend', backend);
 const tolerance = Number(arg('tolerance', '0.05'));
 const write = process.argv.includes('--write');
 const pct = (x) => `${(x * 100).toFixed(2)} %`;
@@ -73,7 +78,7 @@ function videoFps(c, count = runs) {
   const fps = [];
   for (let r = 0; r < count; r++) {
     const p = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'fer'), 'video', video, out, ...flags],
-      { encoding: 'utf8', env: { ...process.env, FER_BACKEND: backend, NO_COLOR: '1' } });
+      { encoding: 'utf8', env: { ...process.env, FER_BACKEND: c.backend ?? backend, NO_COLOR: '1' } });
     const m = /· ([\d.]+) fps \(/.exec(p.stderr);
     if (p.status !== 0 || !m) {
       process.stderr.write(`fer video ${flags.join(' ')}: exit ${p.status}: ${p.stderr.trim().split('\n').pop()}\n`);
@@ -98,7 +103,10 @@ function sideBySide(c, reference) {
 
 async function main() {
   if (!fs.existsSync(video)) throw new Error(`${video} not found (--video FILE)`);
-  const reference = asFastAs === undefined ? undefined : { ...parseSetting(asFastAs), models: referenceModels };
+  const reference = asFastAs === undefined ? undefined : { ...parseSetting(asFastAs), models: referenceModels, backend: referenceBackend };
+  for (const [flag, name] of [['--backend', backend], ['--reference-backend', referenceBackend]]) {
+    if (!fer.BACKEND_NAMES.includes(name)) throw new Error(`${flag} ${name}: choose one of ${fer.BACKEND_NAMES.join(', ')}`);
+  }
   if (!(tolerance >= 0 && tolerance < 1)) throw new Error(`--tolerance ${arg('tolerance')}: expected a fraction in [0, 1)`);
   const nets = fer.findTrainedNets(models);
   if (nets.length === 0) throw new Error(`no trained nets in ${models}`);
@@ -148,7 +156,7 @@ async function main() {
     if (c.fps >= needed) { pick = c; break; }
   }
   const bar = reference
-    ? `${(1 - tolerance).toFixed(2)} × the fps of nets ${reference.nets.join(',')} with TTA ${reference.tta}${reference.models !== models ? ` from ${reference.models}` : ''}, timed side by side`
+    ? `${(1 - tolerance).toFixed(2)} × the fps of nets ${reference.nets.join(',')} with TTA ${reference.tta}${reference.models !== models ? ` from ${reference.models}` : ''}${reference.backend !== backend ? ` on the ${reference.backend} backend` : ''}, timed side by side`
     : `${minFps} fps`;
   // The timed ones and a few below; the rest are less accurate still.
   const shown = candidates.slice(0, Math.max(15, candidates.indexOf(pick) + 6));
@@ -169,7 +177,12 @@ async function main() {
     const file = path.join(models, fer.MODEL_DEFAULTS_FILE);
     const why = `The setting fer predict, fer video and fer serve use when --net/--tta are not given: the most accurate one that keeps fer video at ${bar} or more on ${path.basename(video)} with the ${backend} backend `
       + `(scripts/pick-default.js): PublicTest accuracy ${pct(pick.accuracy)} at ${pick.fps.toFixed(1)} fps${reference ? ` (the reference: ${pick.referenceFps.toFixed(1)})` : ''}. See README.md (the model card).`;
-    const body = { nets: pick.nets, tta: pick.tta, ...(pick.weights ? { weights: pick.weights } : {}), why };
+    const setting = { nets: pick.nets, tta: pick.tta, ...(pick.weights ? { weights: pick.weights } : {}), why };
+    // wasm (what `npm ci` alone runs) sets the top level; another backend its own entry under "backends".
+    const old = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
+    const body = backend === 'wasm'
+      ? { ...setting, ...(old.backends ? { backends: old.backends } : {}) }
+      : { ...old, backends: { ...(old.backends ?? {}), [backend]: setting } };
     const tmp = `${file}.tmp-${process.pid}`;
     fs.writeFileSync(tmp, `${JSON.stringify(body, null, 2)}\n`);
     fs.renameSync(tmp, file);

@@ -56,6 +56,6 @@ export { ffmpegFeatures } from './video';
 export { DEFAULT_EVAL_BATCH } from './eval/evaluate';
 export { train, ResumeInfo, TrainCallback, CallbackList, TrainLoop, TrainHooks, EpochStartInfo, BatchInfo, EpochEndInfo, SAVED_OPTIONS, RESUMABLE_OPTIONS } from './train';
 export { setNativeWinograd } from './backend';
-export { readModelDefaults, ModelDefaults, MODEL_DEFAULTS_FILE, ensembleWeightsProblem } from './models/checkpoints';
+export { readModelDefaults, defaultsForBackend, ModelDefaults, ModelSetting, MODEL_DEFAULTS_FILE, ensembleWeightsProblem } from './models/checkpoints';
 export { ensembleScores } from './models/classifier';
 export { Adam, crossEntropy } from './train';

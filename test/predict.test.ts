@@ -130,9 +130,11 @@ describe('fer predict (CLI, tiny untrained models)', () => {
     const flat = r.stdout.replace(/\s+/g, ' ');
     const shipped = path.join(ROOT, 'checkpoints', 'defaults.json');
     if (fs.existsSync(shipped)) {
-      const d = JSON.parse(fs.readFileSync(shipped, 'utf8')) as { nets?: number[]; tta?: string };
-      if (d.nets) expect(flat).toContain(`shipped: ${d.nets.join(',')},`);
-      if (d.tta) expect(flat).toContain(`shipped: ${d.tta})`);
+      const d = JSON.parse(fs.readFileSync(shipped, 'utf8')) as { nets?: number[]; tta?: string; backends?: Record<string, { tta?: string }> };
+      if (d.nets) expect(flat).toContain(`shipped: ${d.nets.join(',')}`);
+      // A per-backend entry that differs is named after the top-level value: "shipped: none (flip on the native backend))".
+      const per = Object.entries(d.backends ?? {}).filter(([, s]) => s.tta && s.tta !== d.tta).map(([name, s]) => `${s.tta} on the ${name} backend`);
+      if (d.tta) expect(flat).toContain(`shipped: ${d.tta}${per.length > 0 ? ` (${per.join(', ')})` : ''})`);
     } else {
       expect(flat).not.toContain('shipped:');
     }

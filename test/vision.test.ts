@@ -19,6 +19,7 @@ import { buildNet } from '../src/models/nets';
 import { loadModelDir, saveModelDir } from '../src/models/io';
 import { foldForInference } from '../src/models/fold';
 import { FerError } from '../src/util/errors';
+import { defaultsForBackend, readModelDefaults } from '../src/models/checkpoints';
 
 const ASTRONAUT = path.join(FIXTURES, 'astronaut.png');
 const NO_FACE = path.join(FIXTURES, 'camera-no-face.png');
@@ -331,6 +332,38 @@ describe('Predictor (tiny untrained models)', () => {
       expect(bad.stderr.trim().split('\n')).toEqual([expect.stringMatching(/defaults\.json: "nets" must be a non-empty list/)]);
     } finally {
       fs.rmSync(path.join(models, 'defaults.json'), { force: true });
+    }
+  });
+
+  it('defaults.json "backends" lays a per-backend setting over the top level for the backend that runs; a bad entry is one line', async () => {
+    const running = predictor.backend.name;
+    const other = running === 'wasm' ? 'cpu' : 'wasm';
+    const file = path.join(models, 'defaults.json');
+    fs.writeFileSync(file, JSON.stringify({ nets: [1, 2], tta: 'none', weights: [1, 3], backends: { [running]: { tta: 'flip' }, [other]: { nets: [2] } } }));
+    try {
+      const p = await createPredictor({ modelsDir: models, detector: predictor.detector });
+      expect([p.nets, p.tta, p.weights]).toEqual([[1, 2], 'flip', [1, 3]]);
+      p.dispose();
+      const d = readModelDefaults(models);
+      expect(defaultsForBackend(d, other)).toEqual({ nets: [2], tta: 'none', weights: undefined }); // weights belong to nets 1,2
+      expect(defaultsForBackend(d, 'webgpu')).toEqual({ nets: [1, 2], tta: 'none', weights: [1, 3] });
+      const cli = runFer(['predict', ASTRONAUT, '--models', models, '--detector', 'wasm', '--backend', running, '--json']);
+      expect(cli.status).toBe(0);
+      expect(cli.stderr).toMatch(/nets 1,2 .*from .* · tta flip/);
+      const elsewhere = runFer(['predict', ASTRONAUT, '--models', models, '--detector', 'wasm', '--backend', other, '--json']);
+      expect(elsewhere.status).toBe(0);
+      expect(elsewhere.stderr).toMatch(/nets 2 from /);
+      expect(elsewhere.stderr).not.toMatch(/tta/);
+      fs.writeFileSync(file, JSON.stringify({ tta: 'none', backends: { gpu: { tta: 'flip' } } }));
+      const bad = runFer(['predict', ASTRONAUT, '--models', models, '--detector', 'wasm']);
+      expect(bad.status).toBe(1);
+      expect(bad.stderr.trim().split('\n')).toEqual([expect.stringMatching(/defaults\.json: "backends": unknown backend "gpu" \(choose tensorflow, webgpu, native, wasm, cpu\)$/)]);
+      fs.writeFileSync(file, JSON.stringify({ backends: { native: { weights: [1, 1] } } }));
+      expect(() => readModelDefaults(models)).toThrow(/"backends\.native\.weights": needs "nets"/);
+      fs.writeFileSync(file, JSON.stringify({ backends: { native: { tta: 'mirror' } } }));
+      expect(() => readModelDefaults(models)).toThrow(/"backends\.native\.tta" must be one of/);
+    } finally {
+      fs.rmSync(file, { force: true });
     }
   });
 

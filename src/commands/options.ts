@@ -35,9 +35,12 @@ export interface ModelFlags {
 function shippedDefault(key: 'nets' | 'tta'): string {
   try {
     const d = readModelDefaults(SHIPPED_MODELS_DIR);
-    const v = key === 'nets' ? d.nets?.join(',') : d.tta;
+    const text = (s: { nets?: number[]; tta?: string }): string | undefined => (key === 'nets' ? s.nets?.join(',') : s.tta);
+    const v = text(d);
     if (!v) return '';
-    return key === 'nets' ? `; shipped: ${v}, picked by scripts/pick-default.js for accuracy at fer video speed, see the model card` : `; shipped: ${v}`;
+    const per = Object.entries(d.backends ?? {}).flatMap(([name, s]) => { const t = text(s); return t && t !== v ? [`${t} on the ${name} backend`] : []; });
+    const also = per.length > 0 ? ` (${per.join(', ')})` : '';
+    return key === 'nets' ? `; shipped: ${v}${also}, picked by scripts/pick-default.js for accuracy at fer video speed, see the model card` : `; shipped: ${v}${also}`;
   } catch {
     return '';
   }

@@ -3,7 +3,7 @@ import { BackendInfo, initBackend } from '../backend';
 import { CLASS_NAMES, ClassName, IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
 import { argmax } from '../util/argmax';
 import { LoadedNet, ensembleScores, loadNets, predictScores } from '../models/classifier';
-import { ModelDefaults, SHIPPED_MODELS_DIR, ensembleWeightsProblem, readModelDefaults } from '../models/checkpoints';
+import { ModelSetting, SHIPPED_MODELS_DIR, defaultsForBackend, ensembleWeightsProblem, readModelDefaults } from '../models/checkpoints';
 import { invalidParameterError } from '../util/errors';
 import { DetectorEngine, createDetector, defaultFraming, isCnnEngine, nativeAvailable, resolveEngine } from './detector';
 import { AsyncFaceDetector, createWorkerDetector, inThread } from './detectWorker';
@@ -19,7 +19,7 @@ export interface PredictorOptions {
   nets?: number[];
   /**
    * Average each face's scores with those of its mirror image (true/'flip'), or over 5/10 crops ('5crop'/'10crop');
-   * false/'none' = one view. Default: the models directory's defaults.json, else none.
+   * false/'none' = one view. Default: the models directory's defaults.json (its entry for the running backend first), else none.
    */
   tta?: boolean | TtaMode;
   /**
@@ -137,7 +137,7 @@ export async function createPredictor(opts: PredictorOptions = {}): Promise<Pred
   };
   let backend: BackendInfo;
   let loaded: LoadedNet[];
-  let defaults: ModelDefaults;
+  let defaults: ModelSetting;
   let weights: number[] | undefined;
   try {
     if (opts.weights) {
@@ -146,7 +146,7 @@ export async function createPredictor(opts: PredictorOptions = {}): Promise<Pred
     }
     backend = await backendReady;
     const modelsDir = opts.modelsDir ?? SHIPPED_MODELS_DIR;
-    defaults = readModelDefaults(modelsDir);
+    defaults = defaultsForBackend(readModelDefaults(modelsDir), backend.name);
     loaded = await loadNets(modelsDir, opts.nets ?? defaults.nets);
     // The defaults' weights belong to the defaults' nets: a caller who picks the nets gets equal weights.
     weights = opts.weights ?? (opts.nets === undefined ? defaults.weights : undefined);
