@@ -159,10 +159,10 @@ if (fs.existsSync(defaultsFile) && fs.existsSync(defaultReport)) {
   w();
   // Per-backend entries ("backends": { "native": { "tta": "flip" } }): the setting when that backend runs, with its
   // accuracy from the TTA-mode reports when it ensembles every shipped net with equal weights.
-  for (const [name, entry] of Object.entries(d.backends ?? {})) {
-    const setNets = entry.nets ?? d.nets;
-    const setTta = entry.tta ?? d.tta ?? 'none';
-    const setWeights = entry.weights ?? (entry.nets === undefined ? d.weights : undefined);
+  const { defaultsForBackend, readModelDefaults } = require(path.join(ROOT, 'dist'));
+  const parsed = readModelDefaults(to);
+  for (const name of Object.keys(parsed.backends ?? {})) {
+    const { nets: setNets, tta: setTta = 'none', weights: setWeights } = defaultsForBackend(parsed, name);
     const report = byMode.find(([mode]) => mode === setTta)?.[1];
     const all = [...setNets].sort().join(',') === [...nets].sort().join(',') && !setWeights;
     const ens = all && report ? report.models.find((x) => x.name === (setNets.length > 1 ? 'ensemble' : `net${setNets[0]}`)) : undefined;

@@ -33,6 +33,8 @@ const path = require('path');
 const ROOT = path.resolve(__dirname, '..');
 // The public API only (dist/index.js), as a user of the package would.
 const fer = require(path.join(ROOT, 'dist'));
+// fer's own atomic write (temp sibling, fsync, rename; the temp removed on failure): not in the public API.
+const { writeFileAtomic } = require(path.join(ROOT, 'dist', 'util', 'atomic'));
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -183,9 +185,7 @@ async function main() {
     const body = backend === 'wasm'
       ? { ...setting, ...(old.backends ? { backends: old.backends } : {}) }
       : { ...old, backends: { ...(old.backends ?? {}), [backend]: setting } };
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, `${JSON.stringify(body, null, 2)}\n`);
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, `${JSON.stringify(body, null, 2)}\n`);
     console.log(`wrote ${file}`);
   }
 }
