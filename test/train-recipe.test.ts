@@ -12,7 +12,7 @@ import { scheduledLr } from '../src/train/schedule';
 import { buildNet } from '../src/models/nets';
 import { loadModelDir } from '../src/models/io';
 import { predictScores } from '../src/models/classifier';
-import { CONCAT_VIEWS_MAX, TtaMode, cropOffsets, modelInputSize, predictViews } from '../src/models/crops';
+import { TtaMode, cropOffsets, modelInputSize, predictViews } from '../src/models/crops';
 import { facesToTensor } from '../src/preprocess/normalize';
 import { runFer, tmpDir } from './helpers';
 import { synthSplit, writePrepared } from './trainData';
@@ -165,7 +165,6 @@ describe('multi-crop test-time augmentation', () => {
     passes = 0;
     score(8, '10crop'); // 80 views > CONCAT_VIEWS_MAX: one pass per view, the batch's memory stays that of 8 faces
     expect(passes).toBe(10);
-    expect(CONCAT_VIEWS_MAX).toBeGreaterThanOrEqual(10);
     model.dispose();
   });
 });
