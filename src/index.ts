@@ -9,7 +9,7 @@ export { Canvas } from './charts/canvas';
 export { createDetector, DetectorEngine, DEFAULT_DETECT, CASCADE_FILE } from './vision/detector';
 export { Box, DetectOptions, FaceDetector, FacePrediction } from './vision/types';
 export { DEFAULT_DETECTOR, defaultFraming, isCnnEngine } from './vision/detector';
-export { CNN_MODELS, CnnName, CnnDetector, createCnnDetector, planTiles } from './vision/cnn';
+export { CNN_MODELS, CnnName, CnnDetector, createCnnDetector, planTiles, resolveMinFace, MinFace, DEFAULT_MIN_FACE, AUTO_MIN_FACE_FRACTION } from './vision/cnn';
 export { nms, boxIou } from './vision/nms';
 export { cropFaceRotatedInto, eyeLineAngle, Framing } from './vision/faces';
 export { cropFace, cropFaces, rgbToGray, DEFAULT_MARGIN } from './vision/faces';

@@ -108,6 +108,11 @@ describe('fer serve: the HTTP API (child process, tiny untrained models)', () =>
     const cli2 = runFer(['predict', 'astronaut.png', '--models', models, '--json', '-q', ...flags], { cwd: FIXTURES });
     const q = await call(`${base}/v1/predict?name=astronaut.png&detect-size=200&min-neighbors=2&scale-factor=1.2`, image(ASTRONAUT));
     expect(q.json).toEqual(JSON.parse(cli2.stdout));
+    // min-face: pixels or auto, as the flag.
+    const auto = await call(`${base}/v1/predict?name=astronaut.png&min-face=auto`, image(ASTRONAUT));
+    expect(auto.json).toEqual([expected[0]]);
+    const none = await call(`${base}/v1/predict?name=astronaut.png&min-face=200`, image(ASTRONAUT));
+    expect((none.json as { faces: unknown[] }[])[0].faces).toEqual([]);
   });
 
   it('POST /v1/compare returns exactly `fer compare --json`; a missing face is 422 naming the file', async () => {
@@ -150,6 +155,7 @@ describe('fer serve: the HTTP API (child process, tiny untrained models)', () =>
     await err(`${base}/v1/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: wide }, 413, 'too_many_pixels', /1200×1000 is 1200000 pixels; the limit is 1000000/);
     await err(`${base}/v1/predict?net=1`, image(ASTRONAUT), 400, 'fixed_at_start', /fer serve --net/);
     await err(`${base}/v1/predict?detect-size=abc`, image(ASTRONAUT), 400, 'bad_param', /detect-size=abc/);
+    await err(`${base}/v1/predict?min-face=big`, image(ASTRONAUT), 400, 'bad_param', /^min-face=big: expected an integer from 0 to 16384, or auto$/);
     await err(`${base}/v1/predict?colour=red`, image(ASTRONAUT), 400, 'bad_param', /unknown query parameter colour/);
     await err(`${base}/v1/predict`, { method: 'POST', body: form([]) }, 400, 'no_image');
     await err(`${base}/v1/nothing`, {}, 404, 'not_found');

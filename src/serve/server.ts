@@ -88,9 +88,9 @@ export interface FerServer {
 }
 
 /** Detection flags a request may set in the query string, as in `fer predict`. */
-const DETECT_QUERY: Record<string, { key: keyof DetectOptions; int: boolean; min: number; max: number }> = {
+const DETECT_QUERY: Record<string, { key: keyof DetectOptions; int: boolean; min: number; max: number; auto?: true }> = {
   'detect-size': { key: 'detectSize', int: true, min: 24, max: 16384 },
-  'min-face': { key: 'minFace', int: true, min: 0, max: 16384 },
+  'min-face': { key: 'minFace', int: true, min: 0, max: 16384, auto: true },
   'scale-factor': { key: 'scaleFactor', int: false, min: 1.01, max: 2 },
   'min-neighbors': { key: 'minNeighbors', int: true, min: 0, max: 100 },
 };
@@ -104,12 +104,12 @@ function queryValue(q: Query, name: string): string | undefined {
   return Array.isArray(v) ? v[v.length - 1] : v;
 }
 
-function numberParam(q: Query, name: string, int: boolean, min: number, max: number): number | undefined {
+function numberParam(q: Query, name: string, int: boolean, min: number, max: number, alt = ''): number | undefined {
   const v = queryValue(q, name);
   if (v === undefined) return undefined;
   const n = Number(v);
   if (v.trim() === '' || !Number.isFinite(n) || (int && !Number.isInteger(n)) || n < min || n > max) {
-    throw new HttpError(400, 'bad_param', `${name}=${v}: expected ${int ? 'an integer' : 'a number'} from ${min} to ${max}`);
+    throw new HttpError(400, 'bad_param', `${name}=${v}: expected ${int ? 'an integer' : 'a number'} from ${min} to ${max}${alt}`);
   }
   return n;
 }
@@ -124,7 +124,8 @@ function checkQuery(q: Query, allowed: string[]): void {
 function detectQuery(q: Query): DetectOptions {
   const out: DetectOptions = {};
   for (const [name, d] of Object.entries(DETECT_QUERY)) {
-    const v = numberParam(q, name, d.int, d.min, d.max);
+    if (d.auto && queryValue(q, name) === 'auto') { out.minFace = 'auto'; continue; }
+    const v = numberParam(q, name, d.int, d.min, d.max, d.auto ? ', or auto' : '');
     if (v !== undefined) out[d.key] = v;
   }
   return out;

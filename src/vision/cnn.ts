@@ -55,8 +55,27 @@ export const CNN_NAMES = Object.keys(CNN_MODELS) as CnnName[];
 
 /** Defaults of the CNN detectors (see README, "Face detection", for the measurements behind them). */
 export const CNN_DEFAULTS = { minScore: 0.6, nmsIou: 0.3 };
-/** Smallest face searched for by default, original-image pixels (DEFAULT_DETECT.minFace). */
+/** Smallest face searched for by default on photos up to AUTO_MIN_FACE_SIDE px, original-image pixels. */
 export const DEFAULT_MIN_FACE = 48;
+/**
+ * `minFace: 'auto'` (the photo default): DEFAULT_MIN_FACE, or 1/48 of the long side on photos whose long side is
+ * over 48 × 48 = 2304 px. The default was tuned on photos of ~2000 px (the Solvay photo's faces are 1/40–1/27 of
+ * its long side); an absolute 48 px on a 4000–6000-px photo searches it at 2–3× finer scales than any face
+ * there needs, which found false faces in texture (the Solvay photo enlarged 2×: 7 false boxes, 3×: 20; with
+ * 'auto': 1 and 3–8) and cost time in proportion to the pixels (3×: 54 s against 7–13 s). So a photo's search
+ * scales with its size, and an explicit number still means exactly that many pixels.
+ */
+export const AUTO_MIN_FACE_FRACTION = 1 / 48;
+
+/** A minFace option: pixels, or 'auto' (see AUTO_MIN_FACE_FRACTION). */
+export type MinFace = number | 'auto';
+
+/** The smallest face, in pixels, that `minFace` asks for on a width × height image; bad values throw, naming minFace. */
+export function resolveMinFace(minFace: MinFace | undefined, width: number, height: number): number {
+  if (minFace === undefined || minFace === 'auto') return Math.max(DEFAULT_MIN_FACE, Math.round(Math.max(width, height) * AUTO_MIN_FACE_FRACTION));
+  if (!(typeof minFace === 'number' && minFace >= 0)) throw invalidParameterError('minFace', 'must be 0 or more, or auto', minFace, EXIT.ERROR);
+  return minFace;
+}
 
 /** The model file of a spec in the installed package, looked up the way require() finds packages. */
 export function cnnModelFile(spec: CnnSpec): string {
@@ -216,11 +235,10 @@ export function resizeGray(gray: Uint8Array, width: number, height: number, dw: 
 
 const logit = (p: number) => Math.log(p / (1 - p));
 
-function validate(opts: DetectOptions): { minFace: number; minScore: number; nmsIou: number; maxSide: number } {
-  const minFace = opts.minFace ?? DEFAULT_MIN_FACE;
+function validate(opts: DetectOptions, width: number, height: number): { minFace: number; minScore: number; nmsIou: number; maxSide: number } {
+  const minFace = resolveMinFace(opts.minFace, width, height);
   const minScore = opts.minScore ?? CNN_DEFAULTS.minScore;
   const nmsIou = opts.nmsIou ?? CNN_DEFAULTS.nmsIou;
-  if (!(minFace >= 0)) throw invalidParameterError('minFace', 'must be 0 or more', minFace, EXIT.ERROR);
   if (!(minScore > 0 && minScore < 1)) throw invalidParameterError('minScore', 'must be between 0 and 1 (exclusive)', minScore, EXIT.ERROR);
   if (!(nmsIou > 0 && nmsIou <= 1)) throw invalidParameterError('nmsIou', 'must be in (0, 1]', nmsIou, EXIT.ERROR);
   return { minFace, minScore, nmsIou, maxSide: 8192 };
@@ -243,7 +261,7 @@ export class CnnDetector implements FaceDetector {
     if (this.disposed) throw new Error('detector used after dispose()');
     if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) throw new RangeError(`detect: bad image size ${width}×${height}`);
     if (gray.length < width * height) throw new RangeError(`detect: buffer has ${gray.length} bytes, ${width}×${height} grey needs ${width * height}`);
-    const o = validate(opts);
+    const o = validate(opts, width, height);
     const tiles = planTiles(width, height, this.spec.input, this.spec.smallest, o.minFace, o.maxSide);
     const found: Box[] = [];
     let level: { scale: number; img: Uint8Array; w: number; h: number } | undefined;

@@ -3,7 +3,7 @@ import * as path from 'path';
 import { createRequire } from 'module';
 import { FerError, invalidParameterError, EXIT } from '../util/errors';
 import { loadOpenCV, CV } from './opencv';
-import { CNN_DEFAULTS, CNN_NAMES, CnnName, DEFAULT_MIN_FACE, createCnnDetector } from './cnn';
+import { CNN_DEFAULTS, CNN_NAMES, CnnName, createCnnDetector, resolveMinFace } from './cnn';
 import { overlapArea } from './nms';
 import { DEFAULT_MARGIN, Framing } from './faces';
 import { Box, DetectOptions, EngineName, FaceDetector } from './types';
@@ -41,24 +41,28 @@ export function resolveEngine(engine: DetectorEngine): Exclude<DetectorEngine, '
 export const CASCADE_FILE = path.resolve(__dirname, '..', '..', 'assets', 'haarcascade_frontalface_default.xml');
 
 /**
- * Photo defaults. minFace 48 (original pixels): group photos' faces (the Solvay photo's are 51–76 px) are
- * searched at the resolution they need, by every detector. CNN: minScore 0.6 (true faces on the test photos
+ * Photo defaults. minFace 'auto' (48 original pixels, or 1/48 of the long side on photos over 2304 px; see
+ * AUTO_MIN_FACE_FRACTION): group photos' faces (the Solvay photo's are 51–76 px) are searched at the
+ * resolution they need, by every detector. CNN: minScore 0.6 (true faces on the test photos
  * scored ≥ 0.69, false boxes < 0.6), NMS IoU 0.3 (MediaPipe's). Haar (the seeds' choice, on the test photos
  * and 91 frames of the test videos): a copy of at least 360 px, OpenCV's usual minNeighbors 5.
  */
-export const DEFAULT_DETECT: Required<DetectOptions> = { detectSize: 360, minFace: DEFAULT_MIN_FACE, scaleFactor: 1.1, minNeighbors: 5, ...CNN_DEFAULTS };
+export const DEFAULT_DETECT: Required<DetectOptions> = { detectSize: 360, minFace: 'auto', scaleFactor: 1.1, minNeighbors: 5, ...CNN_DEFAULTS };
 
 /** Native binding name; optional, never a dependency (see README, "Faster face detection"). */
 const NATIVE_MODULE = '@u4/opencv4nodejs';
 const NATIVE_HINT = `install ${NATIVE_MODULE} outside the project (Debian: apt-get install libopencv-dev; `
   + `OPENCV4NODEJS_DISABLE_AUTOBUILD=1 npm install --prefix /opt/fer-native ${NATIVE_MODULE}) and set NODE_PATH=/opt/fer-native/node_modules`;
 
-function resolveOptions(opts: DetectOptions = {}): Required<DetectOptions> {
-  const o = { ...DEFAULT_DETECT, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) };
+/** Detect options with the defaults filled in and minFace resolved to pixels for a width × height image. */
+type ResolvedDetect = Required<DetectOptions> & { minFace: number };
+
+function resolveOptions(opts: DetectOptions = {}, width: number, height: number): ResolvedDetect {
+  const given = { ...DEFAULT_DETECT, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as Required<DetectOptions>;
+  const o = { ...given, minFace: resolveMinFace(given.minFace, width, height) };
   if (!(o.detectSize >= 24)) throw invalidParameterError('detectSize', 'must be at least 24 px (the cascade\'s window)', o.detectSize, EXIT.ERROR);
   if (!(o.scaleFactor > 1)) throw invalidParameterError('scaleFactor', 'must be greater than 1', o.scaleFactor, EXIT.ERROR);
   if (!(o.minNeighbors >= 0)) throw invalidParameterError('minNeighbors', 'must be 0 or more', o.minNeighbors, EXIT.ERROR);
-  if (!(o.minFace >= 0)) throw invalidParameterError('minFace', 'must be 0 or more', o.minFace, EXIT.ERROR);
   if (!(o.nmsIou > 0 && o.nmsIou <= 1)) throw invalidParameterError('nmsIou', 'must be in (0, 1]', o.nmsIou, EXIT.ERROR);
   return o;
 }
@@ -75,13 +79,14 @@ interface Plan {
 const WINDOW = 24;
 
 export function plan(width: number, height: number, o: Required<DetectOptions>): Plan {
+  const minFace = resolveMinFace(o.minFace, width, height);
   // Large enough that a minFace face (original pixels) fills the cascade's 24-px window, so --min-face
   // means what it says whatever the image size; at least detectSize on the long side (coarser copies gain
   // little time); never above full size.
-  const scale = Math.min(1, Math.max(o.detectSize / Math.max(width, height), o.minFace > WINDOW ? WINDOW / o.minFace : 1));
+  const scale = Math.min(1, Math.max(o.detectSize / Math.max(width, height), minFace > WINDOW ? WINDOW / minFace : 1));
   const dw = Math.max(1, Math.round(width * scale));
   const dh = Math.max(1, Math.round(height * scale));
-  return { scale, dw, dh, minSide: Math.max(WINDOW, Math.round(o.minFace * scale)) };
+  return { scale, dw, dh, minSide: Math.max(WINDOW, Math.round(minFace * scale)) };
 }
 
 function checkBuffer(gray: Uint8Array, width: number, height: number): void {
@@ -131,7 +136,7 @@ class WasmDetector implements FaceDetector {
   detect(gray: Uint8Array, width: number, height: number, opts?: DetectOptions): Box[] {
     if (this.disposed) throw new Error('detector used after dispose()');
     checkBuffer(gray, width, height);
-    const o = resolveOptions(opts);
+    const o = resolveOptions(opts, width, height);
     const cv = this.cv;
     const p = plan(width, height, o);
     if (!this.src || this.src.cols !== width || this.src.rows !== height) {
@@ -174,7 +179,7 @@ class NativeDetector implements FaceDetector {
 
   detect(gray: Uint8Array, width: number, height: number, opts?: DetectOptions): Box[] {
     checkBuffer(gray, width, height);
-    const o = resolveOptions(opts);
+    const o = resolveOptions(opts, width, height);
     const cv = this.cv;
     const p = plan(width, height, o);
     let mat = new cv.Mat(Buffer.from(gray.buffer, gray.byteOffset, width * height), height, width, cv.CV_8UC1);

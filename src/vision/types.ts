@@ -18,8 +18,11 @@ export interface Box {
 export interface DetectOptions {
   /** Detect on a copy downscaled so its long side is at most this many pixels; boxes are mapped back. */
   detectSize?: number;
-  /** Smallest face side, in original-image pixels. */
-  minFace?: number;
+  /**
+   * Smallest face side, in original-image pixels; 'auto' (the default): 48 px, or 1/48 of the long side on
+   * photos larger than 2304 px (AUTO_MIN_FACE_FRACTION).
+   */
+  minFace?: number | 'auto';
   scaleFactor?: number;
   minNeighbors?: number;
   /** CNN detectors: keep faces scoring at least this (0..1). Haar boxes have no score and are all kept. */
