@@ -1,12 +1,14 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
+import { execFileSync } from 'child_process';
 import { FIXTURES, runFer, tmpDir } from './helpers';
 import { makeTinyModels } from './fixtures/tinyModels';
 import { Proc, filesEqual, makeClips, startFer, stopProc } from './serve-helpers';
 import { createServer } from '../src/serve/server';
 import { MicroBatcher } from '../src/serve/batcher';
 import { createPredictor } from '../src/vision/predict';
+import { findFfmpeg } from '../src/video/ffmpeg';
 
 /**
  * `fer serve` as a user runs it (child processes, tiny untrained models, real sharp/OpenCV.js/tfjs/ffmpeg), plus
@@ -108,6 +110,12 @@ describe('fer serve: the HTTP API (child process, tiny untrained models)', () =>
     const cli2 = runFer(['predict', 'astronaut.png', '--models', models, '--json', '-q', ...flags], { cwd: FIXTURES });
     const q = await call(`${base}/v1/predict?name=astronaut.png&detect-size=200&min-neighbors=2&scale-factor=1.2`, image(ASTRONAUT));
     expect(q.json).toEqual(JSON.parse(cli2.stdout));
+    // A BMP (decoded by fer, not sharp): the PNG's answer; a cut one is 400 naming why.
+    const bmp = execFileSync(findFfmpeg(), ['-loglevel', 'error', '-i', ASTRONAUT, '-f', 'image2', '-c:v', 'bmp', '-']);
+    const asBmp = await call(`${base}/v1/predict?name=astronaut.png`, { method: 'POST', headers: { 'content-type': 'image/bmp' }, body: bmp });
+    expect(asBmp.json).toEqual([expected[0]]);
+    const cut = await call(`${base}/v1/predict?name=cut.bmp`, { method: 'POST', headers: { 'content-type': 'image/bmp' }, body: bmp.subarray(0, 4000) });
+    expect([cut.status, cut.json.error.code, cut.json.error.message]).toEqual([400, 'bad_image', 'cut.bmp: not a readable image (truncated or corrupt data)']);
     // min-face: pixels or auto, as the flag.
     const auto = await call(`${base}/v1/predict?name=astronaut.png&min-face=auto`, image(ASTRONAUT));
     expect(auto.json).toEqual([expected[0]]);

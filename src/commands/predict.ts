@@ -128,7 +128,7 @@ export function register(program: Command): void {
     .argument('<inputs...>', 'image files, directories (their images, subfolders included) or quoted globs such as "photos/**/*.jpg"');
   addModelOptions(cmd)
     .option('--out <path>', 'write annotated images: an image file (.png .jpg .jpeg .webp .tif .tiff) for one input, else a folder '
-      + '(existing, ending in /, or without extension) mirroring the inputs\' names and subfolders (gif/avif → png); never an input (default: none)')
+      + '(existing, ending in /, or without extension) mirroring the inputs\' names and subfolders (gif/avif/bmp/pgm/ppm → png); never an input (default: none)')
     .option('--no-recursive', 'take only the images directly in a folder argument, not those in its subfolders')
     .addOption(new Option('--json', 'print [{file, faces:[{box:{x,y,w,h}, detectScore, landmarks?, label, scores:{Angry..Neutral}}]}] on stdout').default(false).conflicts(['jsonl', 'csv']))
     .addOption(new Option('--jsonl', 'print one JSON object per face (file, face, box, detectScore, landmarks?, label, scores, confidence) per line').default(false).conflicts(['csv']))

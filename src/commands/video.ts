@@ -103,7 +103,7 @@ async function run(input: string, output: string | undefined, o: VideoFlags): Pr
 }
 
 /** Media extensions: a data flag (--csv, --jsonl, --summary-json) naming one of these is a slip, e.g. `--csv out.mp4`. */
-const MEDIA_EXTENSIONS = ['.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v', '.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.avif'];
+const MEDIA_EXTENSIONS = ['.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v', '.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.avif', '.bmp', '.pgm', '.ppm', '.pbm', '.pnm'];
 
 /** Unknown or mismatched output extensions are usage errors (exit 2), before anything is read. */
 function checkOutputNames(output: string | undefined, o: VideoFlags): void {

@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { BitmapError, bitmapFormat, bitmapSize } from '../vision/bitmap';
 import { FileResult } from '../vision/batch';
 import { LoadedImage, decodeImage } from '../vision/image';
 import { Predictor, scoresRecord, topClass } from '../vision/predict';
@@ -34,15 +35,21 @@ export class ImageAnalyzer {
    */
   async decode(body: Buffer, name: string): Promise<LoadedImage> {
     if (body.length === 0) throw new HttpError(400, 'empty_body', `${name}: empty body: send the image bytes`);
-    let meta: sharp.Metadata;
+    let size: { width: number; height: number };
     try {
-      meta = await sharp(body, { limitInputPixels: false }).metadata();
-    } catch {
-      throw new HttpError(415, 'unsupported_media', `${name}: not an image format fer reads (jpeg, png, webp, gif, tiff, avif)`);
+      if (bitmapFormat(body)) {
+        size = bitmapSize(body)!;
+      } else {
+        const meta = await sharp(body, { limitInputPixels: false }).metadata();
+        size = { width: meta.width ?? 0, height: meta.pageHeight ?? meta.height ?? 0 };
+      }
+    } catch (e) {
+      if (e instanceof BitmapError) throw new HttpError(400, 'bad_image', `${name}: not a readable image (${e.message})`);
+      throw new HttpError(415, 'unsupported_media', `${name}: not an image format fer reads (jpeg, png, webp, gif, tiff, avif, bmp, pgm/ppm/pbm)`);
     }
-    const pixels = (meta.width ?? 0) * (meta.pageHeight ?? meta.height ?? 0);
+    const pixels = size.width * size.height;
     if (pixels > this.maxPixels) {
-      throw new HttpError(413, 'too_many_pixels', `${name}: ${meta.width}×${meta.pageHeight ?? meta.height} is ${pixels} pixels; the limit is ${this.maxPixels}`);
+      throw new HttpError(413, 'too_many_pixels', `${name}: ${size.width}×${size.height} is ${pixels} pixels; the limit is ${this.maxPixels}`);
     }
     try {
       return await decodeImage(body, name);

@@ -7,7 +7,7 @@ import { LoadedImage, loadImage, saveRgb } from './image';
 import { Predictor, confidenceOf } from './predict';
 import { Box, DetectOptions, FacePrediction } from './types';
 
-/** Extensions an annotated image can be written as; other inputs (gif, avif) are written as PNG. */
+/** Extensions an annotated image can be written as; other inputs (gif, avif, bmp, netpbm) are written as PNG. */
 const WRITABLE = ['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff'];
 
 function isWritableImagePath(p: string): boolean {
@@ -17,7 +17,7 @@ function isWritableImagePath(p: string): boolean {
 /**
  * Where each input's annotated image goes. `out` is a file when it has an image extension (then there must be
  * exactly one input); a folder when it exists as one, ends with a slash or has no extension: it receives each
- * input under its name (below the searched folder's subfolders when `relative` says so; same format, gif/avif →
+ * input under its name (below the searched folder's subfolders when `relative` says so; same format, gif/avif/bmp/netpbm →
  * png), with -2, -3… on clashes. Any other extension, or an image name for several inputs, is a usage error
  * (exit 2). No output may be an input (device and inode, src/util/outputSafety.ts).
  */

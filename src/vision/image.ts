@@ -4,6 +4,7 @@ import sharp from 'sharp';
 import { FerError, describeFsError } from '../util/errors';
 import { writeFileAtomic } from '../util/atomic';
 import { rgbToGray } from './faces';
+import { BitmapError, decodeBitmap } from './bitmap';
 
 /** A decoded image: RGB24 and 8-bit grey, both row-major, in display orientation (EXIF applied). */
 export interface LoadedImage {
@@ -13,20 +14,28 @@ export interface LoadedImage {
   height: number;
 }
 
-/** Extensions `fer predict` picks up from a directory; sharp decodes these (GIF: first frame). */
-export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.gif', '.avif'] as const;
+/**
+ * Extensions `fer predict` picks up from a directory: sharp decodes the first eight (GIF: first frame), fer's own
+ * decoders (bitmap.ts) BMP and Netpbm.
+ */
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.gif', '.avif', '.bmp', '.pgm', '.ppm', '.pbm', '.pnm'] as const;
 
 export function isImagePath(file: string): boolean {
   return (IMAGE_EXTENSIONS as readonly string[]).includes(path.extname(file).toLowerCase());
 }
 
-/** Decode an encoded image (any format sharp reads) to RGB + grey. `name` is used in error messages. */
+/**
+ * Decode an encoded image (any format sharp reads, BMP, Netpbm) to RGB + grey. `name` is used in error
+ * messages.
+ */
 export async function decodeImage(input: Buffer, name: string): Promise<LoadedImage> {
   let data: Buffer;
   let info: sharp.OutputInfo;
   try {
+    const raw = decodeBitmap(input);
     // failOn 'error' rejects truncated files instead of returning a silently grey-padded image.
-    ({ data, info } = await sharp(input, { failOn: 'error', pages: 1 })
+    const src = raw ? sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: raw.channels } }) : sharp(input, { failOn: 'error', pages: 1 });
+    ({ data, info } = await src
       .rotate()
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
@@ -66,6 +75,7 @@ function toRgb(data: Buffer, pixels: number, channels: number): Uint8Array {
 
 // libvips messages span several lines ("VipsForeignLoad: ...\n"); keep the first meaningful one.
 function describeSharpError(e: unknown): string {
+  if (e instanceof BitmapError) return e.message;
   const msg = (e as Error)?.message ?? String(e);
   if (/unsupported image format/i.test(msg)) return 'unsupported or unrecognised format';
   if (/read error|premature end|truncated|unexpected end|corrupt/i.test(msg)) return 'truncated or corrupt data';
@@ -75,7 +85,7 @@ function describeSharpError(e: unknown): string {
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'tiff';
 
-/** The output format for a file name; unknown or read-only formats (gif, avif) become PNG. */
+/** The output format for a file name; unknown or read-only formats (gif, avif, bmp, netpbm) become PNG. */
 export function formatForPath(file: string): ImageFormat {
   switch (path.extname(file).toLowerCase()) {
     case '.jpg': case '.jpeg': return 'jpeg';
