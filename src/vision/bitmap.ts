@@ -207,15 +207,16 @@ function decodePnm(b: Buffer): RawPixels {
   const { kind, width, height, maxval } = h;
   const channels = kind === 3 || kind === 6 ? 3 : 1;
   const n = width * height * channels;
+  // Before allocating: the data must be there (a sample takes at least one byte, or one digit in ASCII).
+  const need = kind === 4 ? Math.ceil(width / 8) * height : kind >= 5 && maxval > 255 ? 2 * n : n;
+  if (h.dataAt + need > b.length) throw truncated();
   const out = Buffer.alloc(n);
   const scale = (v: number): number => (maxval === 255 ? v : Math.round((Math.min(v, maxval) * 255) / maxval));
   if (kind === 4) { // packed bits, rows padded to a byte, 1 = black
     const stride = Math.ceil(width / 8);
-    if (h.dataAt + stride * height > b.length) throw truncated();
     for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) out[y * width + x] = (b[h.dataAt + y * stride + (x >> 3)] >> (7 - (x & 7))) & 1 ? 0 : 255;
   } else if (kind >= 5) {
     const bytes = maxval > 255 ? 2 : 1;
-    if (h.dataAt + n * bytes > b.length) throw truncated();
     for (let i = 0; i < n; i++) out[i] = scale(bytes === 2 ? b.readUInt16BE(h.dataAt + 2 * i) : b[h.dataAt + i]);
   } else {
     let at = h.dataAt;
