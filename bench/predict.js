@@ -4,7 +4,8 @@
 // library path on 640×480 one-face photos made from test/fixtures/astronaut.png, then batch throughput with
 // decoding overlapped (predictFiles). Goals: ≤ 100 ms per image after start-up, ≥ 15 images/s in batch on
 // 2 cores. Then, per detector (--detectors, default blazeface,haar): faces found, false boxes and ms per
-// image on the ../shared/media photos and on mosaics of real faces at several sizes (bench/detection.js).
+// image on the ../shared/media photos and on mosaics of real faces at several sizes (bench/detection.js), and
+// --min-face 48 against auto on a large photo (the Solvay photo enlarged 2× and 3×).
 // Prints numbers and ratios; asserts nothing.
 //
 //   node bench/predict.js [--images N] [--models DIR] [--nets 1,2,3] [--backend NAME] [--detector auto|haar|…] [--tta]
@@ -115,6 +116,35 @@ async function main() {
     return `${m}px ${f1(median(times))} ms (${found} face)`;
   });
   console.log(`${predictor.detector.engine} detect vs --min-face on 640×480: ${row.join(', ')}`);
+
+  // --- large photos: --min-face 48 against auto (1/48 of the long side above 2304 px) on the Solvay photo
+  // enlarged (sharp's Lanczos): the same 29 faces should be found at every size, without false boxes from
+  // texture searched at scales no face there has.
+  {
+    const { resolveMinFace } = fer();
+    const solvay = path.join(ROOT, 'test', 'fixtures', 'solvay1927.jpg');
+    const truth0 = JSON.parse(fs.readFileSync(path.join(__dirname, 'data', 'faces.json'), 'utf8'))['solvay1927.jpg'];
+    console.log(`\n${predictor.detector.engine} on the Solvay photo enlarged (29 faces), detect only, one image at a time:`);
+    console.log('| photo | --min-face | faces found | false boxes | CPU ms | ratio to 48 |');
+    console.log('| --- | --- | --- | --- | --- | --- |');
+    for (const k of [1, 2, 3]) {
+      const big = await fer().decodeImage(await sharp(solvay).resize(2048 * k).png().toBuffer(), 'solvay');
+      const truth = truth0.map((f) => f.map((v) => v * k));
+      let base;
+      for (const m of [48, 'auto']) {
+        const c0 = cpuMs();
+        const boxes = predictor.detector.detect(big.gray, big.width, big.height, { minFace: m });
+        const cpu = cpuMs() - c0;
+        base ??= cpu;
+        const used = new Set();
+        for (const [x, y, w, h] of truth) {
+          const i = boxes.findIndex((b, j) => !used.has(j) && b.x + b.w / 2 >= x && b.x + b.w / 2 <= x + w && b.y + b.h / 2 >= y && b.y + b.h / 2 <= y + h);
+          if (i >= 0) used.add(i);
+        }
+        console.log(`| ×${k} ${big.width}×${big.height} | ${m} (${resolveMinFace(m, big.width, big.height)} px) | ${used.size}/29 | ${boxes.length - used.size} | ${cpu.toFixed(0)} | ${f1(base / cpu)}× |`);
+      }
+    }
+  }
   predictor.dispose();
 
   // --- TTA views of a frame's few faces: one forward pass per view (as before) against all views in one batch
