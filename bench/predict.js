@@ -136,12 +136,8 @@ async function main() {
         const boxes = predictor.detector.detect(big.gray, big.width, big.height, { minFace: m });
         const cpu = cpuMs() - c0;
         base ??= cpu;
-        const used = new Set();
-        for (const [x, y, w, h] of truth) {
-          const i = boxes.findIndex((b, j) => !used.has(j) && b.x + b.w / 2 >= x && b.x + b.w / 2 <= x + w && b.y + b.h / 2 >= y && b.y + b.h / 2 <= y + h);
-          if (i >= 0) used.add(i);
-        }
-        console.log(`| ×${k} ${big.width}×${big.height} | ${m} (${resolveMinFace(m, big.width, big.height)} px) | ${used.size}/29 | ${boxes.length - used.size} | ${cpu.toFixed(0)} | ${f1(base / cpu)}× |`);
+        const { found, falseBoxes } = require('./detection').score(boxes, truth);
+        console.log(`| ×${k} ${big.width}×${big.height} | ${m} (${resolveMinFace(m, big.width, big.height)} px) | ${found}/29 | ${falseBoxes} | ${cpu.toFixed(0)} | ${f1(base / cpu)}× |`);
       }
     }
   }

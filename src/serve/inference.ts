@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { BitmapError, bitmapFormat, bitmapSize } from '../vision/bitmap';
+import { BitmapError, bitmapSize } from '../vision/bitmap';
 import { FileResult } from '../vision/batch';
 import { LoadedImage, decodeImage } from '../vision/image';
 import { Predictor, scoresRecord, topClass } from '../vision/predict';
@@ -35,11 +35,10 @@ export class ImageAnalyzer {
    */
   async decode(body: Buffer, name: string): Promise<LoadedImage> {
     if (body.length === 0) throw new HttpError(400, 'empty_body', `${name}: empty body: send the image bytes`);
-    let size: { width: number; height: number };
+    let size: { width: number; height: number } | undefined;
     try {
-      if (bitmapFormat(body)) {
-        size = bitmapSize(body)!;
-      } else {
+      size = bitmapSize(body);
+      if (!size) {
         const meta = await sharp(body, { limitInputPixels: false }).metadata();
         size = { width: meta.width ?? 0, height: meta.pageHeight ?? meta.height ?? 0 };
       }

@@ -55,15 +55,16 @@ export const CNN_NAMES = Object.keys(CNN_MODELS) as CnnName[];
 
 /** Defaults of the CNN detectors (see README, "Face detection", for the measurements behind them). */
 export const CNN_DEFAULTS = { minScore: 0.6, nmsIou: 0.3 };
-/** Smallest face searched for by default on photos up to AUTO_MIN_FACE_SIDE px, original-image pixels. */
+/** Smallest face searched for by default (minFace 'auto' on photos up to 2304 px), original-image pixels. */
 export const DEFAULT_MIN_FACE = 48;
 /**
  * `minFace: 'auto'` (the photo default): DEFAULT_MIN_FACE, or 1/48 of the long side on photos whose long side is
  * over 48 × 48 = 2304 px. The default was tuned on photos of ~2000 px (the Solvay photo's faces are 1/40–1/27 of
  * its long side); an absolute 48 px on a 4000–6000-px photo searches it at 2–3× finer scales than any face
- * there needs, which found false faces in texture (the Solvay photo enlarged 2×: 7 false boxes, 3×: 20; with
- * 'auto': 1 and 3–8) and cost time in proportion to the pixels (3×: 54 s against 7–13 s). So a photo's search
- * scales with its size, and an explicit number still means exactly that many pixels.
+ * there needs, which found false faces in texture and cost time in proportion to the pixels (`npm run
+ * bench:predict`, the Solvay photo enlarged 2× / 3×: 16 / 21 false boxes with 48 px, 2 / 1 with 'auto', at 3.3× /
+ * 6.5× less CPU). So a photo's search scales with its size, and an explicit number still means exactly that many
+ * pixels.
  */
 export const AUTO_MIN_FACE_FRACTION = 1 / 48;
 
