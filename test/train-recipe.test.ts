@@ -316,6 +316,41 @@ describe('trainNet with the new recipe', () => {
   });
 });
 
+describe('fine-tuning a trained model (init) with a constant LR', () => {
+  const trainable = async (dir: string): Promise<Float32Array[]> => {
+    const m = await loadModelDir(dir);
+    const w = m.trainableWeights.map((v) => v.read().dataSync() as Float32Array);
+    m.dispose();
+    return w;
+  };
+  const diff = (a: Float32Array[], b: Float32Array[]): number => Math.max(...a.map((x, i) => maxAbsDiff(x, b[i])));
+
+  it('starts from the model\'s weights, not random ones; the LR stays at --lr; the state records where it started', async () => {
+    const first = tmpDir();
+    const trained = await trainNet({ ...base, out: first, epochs: 2 });
+    const from = await trainable(trained.dirs.best);
+    // At an LR of 1e-9 one epoch leaves the weights where they started: those of the given model.
+    const tuned = await trainNet({ ...base, out: tmpDir(), epochs: 2, seed: 99, init: trained.dirs.best, schedule: 'constant', lr: 1e-9 });
+    expect(diff(await trainable(tuned.dirs.last), from)).toBeLessThan(1e-6);
+    expect(tuned.history.map((h) => h.lr)).toEqual([1e-9, 1e-9]);
+    // The same run without init starts from the seed's random weights, far from the trained ones.
+    const fresh = await trainNet({ ...base, out: tmpDir(), epochs: 2, seed: 99, schedule: 'constant', lr: 1e-9 });
+    expect(diff(await trainable(fresh.dirs.last), from)).toBeGreaterThan(1e-2);
+    expect(tuned.history[1].val_acc).toBeCloseTo(trained.best!.val_acc, 6);
+    expect(readTrainState(tuned.dirs.last).state.settings).toMatchObject({ init: path.resolve(trained.dirs.best), schedule: 'constant' });
+  });
+
+  it('a model of another width, a folder without one, or init with resume is a one-line error naming it', async () => {
+    const out = tmpDir();
+    const r = await trainNet({ ...base, out, epochs: 1 });
+    await expect(trainNet({ ...base, width: 0.25, out: tmpDir(), epochs: 1, init: r.dirs.best }))
+      .rejects.toThrow(/^--init .*best: its weights do not fit net 2 at --width 0\.25 --crop 48/);
+    const empty = tmpDir();
+    await expect(trainNet({ ...base, out: tmpDir(), epochs: 1, init: empty })).rejects.toThrow(/^--init: .*no model\.json/);
+    await expect(trainNet({ ...base, out, epochs: 2, resume: true, init: r.dirs.best })).rejects.toThrow(/--init starts a new run.*--resume/);
+  });
+});
+
 describe('fer train / fer eval (CLI) with the recipe flags', () => {
   it('bad recipe flags are exit 2 with one line', () => {
     for (const [args, msg] of [
@@ -325,6 +360,7 @@ describe('fer train / fer eval (CLI) with the recipe flags', () => {
       [['--schedule', 'linear'], /--schedule.*linear.*plateau, cosine/],
       [['--optimizer', 'rmsprop'], /--optimizer.*rmsprop.*adamw, sgd/],
       [['--ema', '0.999', '--bn-recalibrate', '0'], /--ema needs --bn-recalibrate > 0/],
+      [['--init', 'checkpoints/net2/best', '--resume'], /--init starts a new run from a trained model; --resume continues/],
     ] as [string[], RegExp][]) {
       const data = writePrepared(path.join(tmpDir(), 'd'), { train: synthSplit(16, 3), val });
       const r = runFer(['train', '--net', '2', '--width', '0.125', '--data', data, '--out', tmpDir(), '--epochs', '1', ...args]);

@@ -47,6 +47,7 @@ interface TrainFlags {
   bnRecalibrate: number;
   backend: string;
   resume: boolean;
+  init?: string;
   earlyStop: number;
   plateauMonitor: MonitorName;
   plateauFactor: number;
@@ -150,7 +151,7 @@ export function register(program: Command): void {
     .addOption(new Option('--optimizer <name>', 'adamw, or sgd (Nesterov momentum)').choices([...OPTIMIZERS]).default(RECIPE_DEFAULTS.optimizer))
     .addOption(new Option('--momentum <x>', 'SGD momentum').default(RECIPE_DEFAULTS.momentum).argParser(numFlag('--momentum', 0, 0.999)))
     .addOption(new Option('--schedule <name>', 'LR schedule: plateau (ReduceLROnPlateau, see --plateau-*) or cosine (from --lr down to --min-lr '
-      + 'at the last of --epochs, planned when the run starts)').choices([...SCHEDULES]).default(RECIPE_DEFAULTS.schedule))
+      + 'at the last of --epochs, planned when the run starts) or constant (--lr throughout)').choices([...SCHEDULES]).default(RECIPE_DEFAULTS.schedule))
     .addOption(new Option('--warmup <epochs>', 'linear LR warm-up over this many epochs (fractions allowed)').default(RECIPE_DEFAULTS.warmup).argParser(numFlag('--warmup', 0, 1000)))
     .addOption(new Option('--label-smoothing <e>', 'train towards (1 − e)·one-hot + e/7').default(RECIPE_DEFAULTS.labelSmoothing).argParser(numFlag('--label-smoothing', 0, 0.5)))
     .addOption(new Option('--crop <px>', `train on random px×px crops of the ${IMAGE_SIZE}-px faces; the net takes px-size input and is evaluated `
@@ -168,6 +169,8 @@ export function register(program: Command): void {
       .default(d.bnRecalibrate).argParser(intFlag('--bn-recalibrate', 0)))
     .addOption(backendOption())
     .option('--resume', 'continue from <out>/net<k>/last with its saved settings (only --epochs, --early-stop, --bn-recalibrate, --set-lr, --replan and the plateau flags may change)', false)
+    .option('--init <dir>', 'start a new run from a trained model\'s weights (e.g. checkpoints/net3/best; same --net, --width and --crop) instead of '
+      + 'random ones: fine-tuning, e.g. --schedule constant with --ema (weight averaging); not with --resume')
     .option('--replan', 'with --resume and a cosine schedule: end the schedule at this --epochs instead of the planned total (the LR follows the new curve from here)', false)
     .addOption(new Option('--set-lr <x>', 'with --resume: continue with this LR (a manual step of the schedule; ReduceLROnPlateau goes on from it)').argParser(numFlag('--set-lr', 0)))
     .addOption(new Option('--early-stop <n>', 'stop after n epochs without a better val_acc (0 = off)').default(d.earlyStop).argParser(intFlag('--early-stop', 0)))
@@ -191,6 +194,7 @@ export function register(program: Command): void {
         throw new FerError('--ema needs --bn-recalibrate > 0: averaged weights need their own BatchNorm statistics', EXIT.USAGE);
       }
       if (opts.replan && (!opts.resume || !fromCli('epochs'))) throw new FerError('--replan ends a resumed cosine schedule at a new total: use it with --resume and --epochs', EXIT.USAGE);
+      if (opts.init !== undefined && opts.resume) throw new FerError('--init starts a new run from a trained model; --resume continues <out>/net<k>/last: use one of them', EXIT.USAGE);
       if (opts.setLr !== undefined && !opts.resume) throw new FerError('--set-lr changes the LR of a run being resumed: use it with --resume (or use --lr)', EXIT.USAGE);
       const plateauChanges = Object.fromEntries(Object.entries(PLATEAU_FLAGS).filter(([flag]) => fromCli(flag))
         .map(([flag, key]) => [key, opts[flag as keyof typeof PLATEAU_FLAGS]]));
@@ -207,7 +211,7 @@ export function register(program: Command): void {
         for (const net of nets) {
           const r = await trainNet({
             net, data: opts.data, out: opts.out, epochs: opts.epochs, batchSize: given('batchSize'), lr: given('lr'), seed: given('seed'),
-            augment: given('augment'), classWeights: given('classWeights'), weightDecay: given('weightDecay'), width: given('width'), resume: opts.resume,
+            augment: given('augment'), classWeights: given('classWeights'), weightDecay: given('weightDecay'), width: given('width'), resume: opts.resume, init: opts.init,
             optimizer: given('optimizer'), momentum: given('momentum'), schedule: given('schedule'), warmup: given('warmup'),
             labelSmoothing: given('labelSmoothing'), crop: given('crop'), warpProb: given('warpProb'), erase: given('erase'), convDropout: given('convDropout'),
             headDropout: given('headDropout'), ema: given('ema'), bnRecalibrate: given('bnRecalibrate'), earlyStop: given('earlyStop'),
@@ -238,5 +242,6 @@ export function register(program: Command): void {
     'fer train --summary --net 3',
     'fer train --net 3 --epochs 120 --crop 44 --warp-prob 0.5 --schedule cosine --warmup 2 --label-smoothing 0.1 --ema 0.999 --out runs/c',
     'fer train --net 3 --optimizer sgd --lr 0.01 --schedule cosine --epochs 60 --crop 44',
+    'fer train --net 3 --crop 44 --init checkpoints/net3/best --schedule constant --lr 0.0002 --ema 0.9995 --epochs 10 --out runs/swa',
   ]);
 }

@@ -5,9 +5,11 @@
  * plateau  the LR is a plain value that ReduceLROnPlateau (or --set-lr) steps down between epochs
  * cosine   linear warm-up, then half a cosine from the peak LR down to `minLr`, ending at the planned last epoch
  *          (Loshchilov & Hutter's SGDR without restarts); after the planned end the LR stays at `minLr`
+ * constant the LR stays at its value (after warm-up): the averaging phase of stochastic weight averaging
+ *          (Izmailov et al. 2018) when a trained net is fine-tuned with `init` and `ema`
  * Warm-up (linear from LR/steps to LR over `warmup` epochs) applies to both.
  */
-export const SCHEDULES = ['plateau', 'cosine'] as const;
+export const SCHEDULES = ['plateau', 'cosine', 'constant'] as const;
 export type ScheduleName = (typeof SCHEDULES)[number];
 
 export interface ScheduleSpec {
@@ -21,12 +23,12 @@ export interface ScheduleSpec {
 
 /**
  * LR for the batch at global index `step` (0-based) with `batchesPerEpoch` batches an epoch. `lr` is the current
- * base LR: for plateau the value ReduceLROnPlateau maintains, for cosine the peak.
+ * base LR: for plateau the value ReduceLROnPlateau maintains, for cosine the peak, for constant the LR itself.
  */
 export function scheduledLr(spec: ScheduleSpec, lr: number, step: number, batchesPerEpoch: number): number {
   const warmSteps = Math.round(spec.warmup * batchesPerEpoch);
   const warm = warmSteps > 0 && step < warmSteps ? (step + 1) / warmSteps : 1;
-  if (spec.kind === 'plateau') return lr * warm;
+  if (spec.kind !== 'cosine') return lr * warm;
   const total = spec.epochs * batchesPerEpoch;
   if (step < warmSteps) return lr * warm;
   const span = Math.max(1, total - warmSteps);

@@ -5,6 +5,7 @@ import { IMAGE_SIZE } from '../data/classes';
 import { AugmentOptions, DEFAULT_AUGMENT } from './augment';
 import { PlateauOptions, ReduceLROnPlateau } from './plateau';
 import { AdamState } from './adam';
+import { SCHEDULES } from './schedule';
 import { RECIPE_DEFAULTS, RecipeOptions, RunSettings, TRAIN_STATE, TrainState, readTrainState } from './state';
 
 /** The options that make a run's settings (the part of TrainOptions this file reads). */
@@ -37,6 +38,12 @@ export interface RunOptions extends RecipeOptions {
   /** After each epoch, re-estimate BatchNorm statistics on this many un-augmented training faces; 0 = off. */
   bnRecalibrate?: number;
   resume?: boolean;
+  /**
+   * Start a new run from this model directory's weights (a `best` or `last` of the same net at the same width and
+   * crop) instead of random ones; the optimizer, schedule, EMA and data order start fresh. For fine-tuning a trained
+   * net, e.g. a constant-LR phase with `ema` (stochastic weight averaging). Not with `resume` (that continues `last`).
+   */
+  init?: string;
   /**
    * With `resume`: `lr` continues with this LR; `plateau` changes ReduceLROnPlateau's options; `replan` makes a
    * cosine schedule end at this run's `epochs` instead of the planned total (the LR follows the new curve from the
@@ -104,7 +111,7 @@ export function checkRecipe(s: RunSettings): void {
   if (!inRange(r.convDropout, 0, 2)) throw usage(`--conv-dropout ${r.convDropout}: expected a multiplier in [0, 2]`);
   if (r.headDropout !== undefined && !inRange(r.headDropout, 0, 0.95)) throw usage(`--head-dropout ${r.headDropout}: expected a rate in [0, 0.95]`);
   if (!['adamw', 'sgd'].includes(r.optimizer)) throw usage(`--optimizer ${r.optimizer}: choose adamw or sgd`);
-  if (!['plateau', 'cosine'].includes(r.schedule)) throw usage(`--schedule ${r.schedule}: choose plateau or cosine`);
+  if (!(SCHEDULES as readonly string[]).includes(r.schedule)) throw usage(`--schedule ${r.schedule}: choose ${SCHEDULES.join(', ')}`);
 }
 
 /** A new run's settings from the options, defaults filled in. */
@@ -135,6 +142,7 @@ export function settingsFromOptions(opts: RunOptions): RunSettings {
     convDropout: opts.convDropout ?? RECIPE_DEFAULTS.convDropout,
     ...(opts.headDropout !== undefined ? { headDropout: opts.headDropout } : {}),
     ema: opts.ema ?? RECIPE_DEFAULTS.ema,
+    ...(opts.init !== undefined ? { init: path.resolve(opts.init) } : {}),
   };
 }
 
@@ -185,6 +193,7 @@ export function resolveRun(opts: RunOptions, lastDir: string): ResolvedRun {
     checkRecipe(settings);
     return { settings, resumed: null, ignored: [], sameMonitor: true };
   }
+  if (opts.init !== undefined) throw usage('--init starts a new run from a trained model; --resume continues <out>/net<k>/last: use one of them');
   const file = path.join(lastDir, TRAIN_STATE);
   if (!fs.existsSync(file)) throw new FerError(`--resume: no checkpoint to resume in ${lastDir} (train without --resume first)`);
   const { state, optimizer } = readTrainState(lastDir);

@@ -53,7 +53,10 @@ export interface RecipeOptions {
   optimizer?: OptimizerName;
   /** SGD momentum (default 0.9). */
   momentum?: number;
-  /** LR schedule: 'plateau' (ReduceLROnPlateau, default) or 'cosine' (decays to plateau.minLr at the last epoch). */
+  /**
+   * LR schedule: 'plateau' (ReduceLROnPlateau, default), 'cosine' (decays to plateau.minLr at the last epoch) or
+   * 'constant' (the LR stays at `lr`).
+   */
   schedule?: ScheduleName;
   /** Linear LR warm-up over this many epochs (default 0). */
   warmup?: number;
@@ -90,6 +93,8 @@ export interface RunSettings extends RecipeOptions {
   bnRecalibrate?: number;
   /** The planned length of the run: where a cosine schedule ends. */
   plannedEpochs?: number;
+  /** The model directory (absolute) whose weights the run started from (`init`); absent: random weights. */
+  init?: string;
 }
 
 export type OptimizerName = 'adamw' | 'sgd';

@@ -132,6 +132,27 @@ function newModel(net: number, run: ResolvedRun, r: Recipe): tf.LayersModel {
 }
 
 /**
+ * Put the weights of the model in `dir` (every variable, BatchNorm statistics included) into a new run's model,
+ * which must have the same layers: the same net at the same width and crop. Anything else is a one-line error.
+ */
+async function initWeights(model: tf.LayersModel, dir: string, net: number, s: ResolvedRun['settings'], r: Recipe): Promise<void> {
+  const from = await loadModelDir(dir).catch((e: unknown) => {
+    throw e instanceof FerError ? new FerError(`--init: ${e.message}`, e.exitCode) : e;
+  });
+  try {
+    const want = model.weights.map((w) => w.shape);
+    const have = from.weights.map((w) => w.shape);
+    if (JSON.stringify(want) !== JSON.stringify(have)) {
+      throw usage(`--init ${dir}: its weights do not fit net ${net} at --width ${s.width} --crop ${r.crop} (${have.length} tensors against ${want.length}, `
+        + 'or other shapes): give the same --net, --width and --crop it was trained with');
+    }
+    model.setWeights(from.getWeights());
+  } finally {
+    from.dispose();
+  }
+}
+
+/**
  * Train one net with a custom loop (AdamW or SGD, per-batch augmentation, a plateau or cosine LR schedule, early
  * stopping, weight EMA), writing `best` and `last` checkpoints, history and curves after every epoch. The loop's
  * parts are callbacks (src/train/callbacks); progress comes through the hooks, nothing is printed. Usable without
@@ -180,6 +201,15 @@ async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
   const { settings, resumed } = run;
   const recipe = recipeOf(settings);
   const model = resumed ? await loadModelDir(dirs.last) : newModel(opts.net, run, recipe);
+  if (!resumed && settings.init !== undefined) {
+    try {
+      await initWeights(model, settings.init, opts.net, settings, recipe);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+    note(`${title}: starting from the weights in ${settings.init}`);
+  }
   const layerVars = model.trainableWeights;
   const vars = layerVars.map((w) => w.read() as tf.Variable);
   const kernels = layerVars.map(isKernel);
