@@ -43,6 +43,7 @@ interface TrainFlags {
   convDropout: number;
   headDropout?: number;
   ema: number;
+  swa: boolean;
   width: number;
   bnRecalibrate: number;
   backend: string;
@@ -164,13 +165,15 @@ export function register(program: Command): void {
     .addOption(new Option('--head-dropout <r>', 'dropout rate of the dense head (default: the net\'s own)').argParser(numFlag('--head-dropout', 0, 0.95)))
     .addOption(new Option('--ema <decay>', 'keep an exponential moving average of the weights (e.g. 0.999); it is validated (after BatchNorm '
       + 're-estimation) and saved as best; 0 = off').default(RECIPE_DEFAULTS.ema).argParser(emaFlag))
+    .option('--swa', 'stochastic weight averaging: keep the plain mean of the weights after every step (instead of --ema\'s moving average), '
+      + 'validated and saved as best the same way; for a constant-LR phase from a trained net (--init, --schedule constant)', false)
     .addOption(widthOption())
     .addOption(new Option('--bn-recalibrate <n>', 'after each epoch re-estimate BatchNorm statistics on n un-augmented training faces (0 = off)')
       .default(d.bnRecalibrate).argParser(intFlag('--bn-recalibrate', 0)))
     .addOption(backendOption())
     .option('--resume', 'continue from <out>/net<k>/last with its saved settings (only --epochs, --early-stop, --bn-recalibrate, --set-lr, --replan and the plateau flags may change)', false)
     .option('--init <dir>', 'start a new run from a trained model\'s weights (e.g. checkpoints/net3/best; same --net, --width and --crop) instead of '
-      + 'random ones: fine-tuning, e.g. --schedule constant with --ema (weight averaging); not with --resume')
+      + 'random ones: fine-tuning, e.g. --schedule constant with --swa (weight averaging); not with --resume')
     .option('--replan', 'with --resume and a cosine schedule: end the schedule at this --epochs instead of the planned total (the LR follows the new curve from here)', false)
     .addOption(new Option('--set-lr <x>', 'with --resume: continue with this LR (a manual step of the schedule; ReduceLROnPlateau goes on from it)').argParser(numFlag('--set-lr', 0)))
     .addOption(new Option('--early-stop <n>', 'stop after n epochs without a better val_acc (0 = off)').default(d.earlyStop).argParser(intFlag('--early-stop', 0)))
@@ -214,7 +217,7 @@ export function register(program: Command): void {
             augment: given('augment'), classWeights: given('classWeights'), weightDecay: given('weightDecay'), width: given('width'), resume: opts.resume, init: opts.init,
             optimizer: given('optimizer'), momentum: given('momentum'), schedule: given('schedule'), warmup: given('warmup'),
             labelSmoothing: given('labelSmoothing'), crop: given('crop'), warpProb: given('warpProb'), erase: given('erase'), convDropout: given('convDropout'),
-            headDropout: given('headDropout'), ema: given('ema'), bnRecalibrate: given('bnRecalibrate'), earlyStop: given('earlyStop'),
+            headDropout: given('headDropout'), ema: given('ema'), swa: given('swa'), bnRecalibrate: given('bnRecalibrate'), earlyStop: given('earlyStop'),
             plateau: {
               monitor: opts.plateauMonitor, factor: opts.plateauFactor, patience: opts.plateauPatience, cooldown: opts.plateauCooldown,
               minDelta: opts.plateauMinDelta, minLr: opts.minLr,
@@ -242,6 +245,6 @@ export function register(program: Command): void {
     'fer train --summary --net 3',
     'fer train --net 3 --epochs 120 --crop 44 --warp-prob 0.5 --schedule cosine --warmup 2 --label-smoothing 0.1 --ema 0.999 --out runs/c',
     'fer train --net 3 --optimizer sgd --lr 0.01 --schedule cosine --epochs 60 --crop 44',
-    'fer train --net 3 --crop 44 --init checkpoints/net3/best --schedule constant --lr 0.0002 --ema 0.9995 --epochs 10 --out runs/swa',
+    'fer train --net 3 --crop 44 --init checkpoints/net3/best --schedule constant --lr 0.0002 --swa --epochs 10 --out runs/swa',
   ]);
 }

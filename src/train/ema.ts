@@ -7,18 +7,21 @@ import { FerError } from '../util/errors';
  * steps do not drag in the random initial weights. The average is evaluated (after BatchNorm re-estimation,
  * since averaged weights have their own activation statistics) and becomes the `best` model when it wins.
  * Its state (update count, shadow weights) goes to last/ema.bin so --resume continues it.
+ * With decay 'mean' it is stochastic weight averaging instead: d = t/(t + 1), the plain mean of the weights after
+ * every update so far.
  */
 export class Ema {
   updates = 0;
   private readonly shadow: tf.Variable[];
 
-  constructor(readonly variables: tf.Variable[], readonly decay: number) {
-    if (!(decay > 0 && decay < 1)) throw new RangeError(`EMA decay must be in (0, 1), got ${decay}`);
+  constructor(readonly variables: tf.Variable[], readonly decay: number | 'mean') {
+    if (decay !== 'mean' && !(decay > 0 && decay < 1)) throw new RangeError(`EMA decay must be in (0, 1) or 'mean', got ${decay}`);
     this.shadow = variables.map((v) => tf.tidy(() => tf.variable(v.clone(), false)));
   }
 
   /** The decay used at the next update. */
   currentDecay(): number {
+    if (this.decay === 'mean') return this.updates / (this.updates + 1);
     return Math.min(this.decay, (1 + this.updates) / (10 + this.updates));
   }
 

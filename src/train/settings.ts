@@ -41,7 +41,7 @@ export interface RunOptions extends RecipeOptions {
   /**
    * Start a new run from this model directory's weights (a `best` or `last` of the same net at the same width and
    * crop) instead of random ones; the optimizer, schedule, EMA and data order start fresh. For fine-tuning a trained
-   * net, e.g. a constant-LR phase with `ema` (stochastic weight averaging). Not with `resume` (that continues `last`).
+   * net, e.g. a constant-LR phase with `swa` (stochastic weight averaging). Not with `resume` (that continues `last`).
    */
   init?: string;
   /**
@@ -71,7 +71,7 @@ export const TRAIN_DEFAULTS = {
  * win; one given with a different value is reported (TrainResult.ignored, the onResume hook) and not used.
  */
 export const SAVED_OPTIONS = ['batchSize', 'lr', 'seed', 'augment', 'classWeights', 'weightDecay', 'width', 'optimizer', 'momentum', 'schedule',
-  'warmup', 'labelSmoothing', 'crop', 'warpProb', 'erase', 'convDropout', 'headDropout', 'ema'] as const;
+  'warmup', 'labelSmoothing', 'crop', 'warpProb', 'erase', 'convDropout', 'headDropout', 'ema', 'swa'] as const;
 export type SavedOption = (typeof SAVED_OPTIONS)[number];
 
 /**
@@ -87,7 +87,7 @@ export function recipeOf(s: RunSettings) {
   return {
     optimizer: s.optimizer ?? d.optimizer, momentum: s.momentum ?? d.momentum, schedule: s.schedule ?? d.schedule, warmup: s.warmup ?? d.warmup,
     labelSmoothing: s.labelSmoothing ?? d.labelSmoothing, crop: s.crop ?? d.crop, warpProb: s.warpProb ?? d.warpProb, erase: s.erase ?? d.erase,
-    convDropout: s.convDropout ?? d.convDropout, headDropout: s.headDropout, ema: s.ema ?? d.ema,
+    convDropout: s.convDropout ?? d.convDropout, headDropout: s.headDropout, ema: s.ema ?? d.ema, swa: s.swa ?? d.swa,
   };
 }
 export type Recipe = ReturnType<typeof recipeOf>;
@@ -107,7 +107,10 @@ export function checkRecipe(s: RunSettings): void {
   if (!inRange(r.warmup, 0, Infinity)) throw usage(`--warmup ${r.warmup}: expected a number of epochs ≥ 0`);
   if (!inRange(r.momentum, 0, 0.999)) throw usage(`--momentum ${r.momentum}: expected a number in [0, 0.999]`);
   if (!inRange(r.ema, 0, 0.999999) || (r.ema > 0 && r.ema < 0.5)) throw usage(`--ema ${r.ema}: expected 0 (off) or a decay in [0.5, 1), e.g. 0.999`);
-  if (r.ema > 0 && !s.bnRecalibrate) throw usage('--ema needs --bn-recalibrate > 0: averaged weights need their own BatchNorm statistics');
+  if (r.ema > 0 && r.swa) throw usage('--ema and --swa are two ways to average the weights: give one of them');
+  if ((r.ema > 0 || r.swa) && !s.bnRecalibrate) {
+    throw usage(`${r.swa ? '--swa' : '--ema'} needs --bn-recalibrate > 0: averaged weights need their own BatchNorm statistics`);
+  }
   if (!inRange(r.convDropout, 0, 2)) throw usage(`--conv-dropout ${r.convDropout}: expected a multiplier in [0, 2]`);
   if (r.headDropout !== undefined && !inRange(r.headDropout, 0, 0.95)) throw usage(`--head-dropout ${r.headDropout}: expected a rate in [0, 0.95]`);
   if (!['adamw', 'sgd'].includes(r.optimizer)) throw usage(`--optimizer ${r.optimizer}: choose adamw or sgd`);
@@ -142,6 +145,7 @@ export function settingsFromOptions(opts: RunOptions): RunSettings {
     convDropout: opts.convDropout ?? RECIPE_DEFAULTS.convDropout,
     ...(opts.headDropout !== undefined ? { headDropout: opts.headDropout } : {}),
     ema: opts.ema ?? RECIPE_DEFAULTS.ema,
+    ...(opts.swa ? { swa: true } : {}),
     ...(opts.init !== undefined ? { init: path.resolve(opts.init) } : {}),
   };
 }
@@ -150,7 +154,7 @@ export function settingsFromOptions(opts: RunOptions): RunSettings {
 function savedValue(s: RunSettings, key: SavedOption): unknown {
   const r = recipeOf(s);
   switch (key) {
-    case 'optimizer': case 'schedule': case 'warmup': case 'labelSmoothing': case 'crop': case 'warpProb': case 'erase': case 'convDropout': case 'ema':
+    case 'optimizer': case 'schedule': case 'warmup': case 'labelSmoothing': case 'crop': case 'warpProb': case 'erase': case 'convDropout': case 'ema': case 'swa':
       return r[key];
     case 'momentum': return r.momentum;
     case 'headDropout': return s.headDropout;

@@ -16,7 +16,7 @@ import { ScheduleName } from './schedule';
 export const TRAIN_STATE = 'train-state.json';
 export const OPTIMIZER_BIN = 'optimizer.bin';
 export const TRAIN_INFO = 'train-info.json';
-/** With --ema: the averaged weights, float32 in trainable-variable order. */
+/** With --ema or --swa: the averaged weights, float32 in trainable-variable order. */
 export const EMA_BIN = 'ema.bin';
 export const STATE_VERSION = 1;
 
@@ -74,6 +74,12 @@ export interface RecipeOptions {
   headDropout?: number;
   /** EMA decay of the weights, evaluated and kept as `best` (default 0 = off; needs bnRecalibrate > 0). */
   ema?: number;
+  /**
+   * Stochastic weight averaging: keep the plain mean of the weights after every step of the run instead of an EMA
+   * (validated and kept as `best` the same way; not with `ema`). For a constant-LR phase started from a trained
+   * net (`init`), where every point of the path should count alike.
+   */
+  swa?: boolean;
 }
 
 /** The settings a run keeps for its whole life; `--resume` reuses them. */
@@ -103,7 +109,7 @@ export const OPTIMIZERS: readonly OptimizerName[] = ['adamw', 'sgd'];
 /** What the recipe fields mean when a state lacks them: the original recipe. */
 export const RECIPE_DEFAULTS = {
   optimizer: 'adamw' as OptimizerName, momentum: 0.9, schedule: 'plateau' as ScheduleName, warmup: 0, labelSmoothing: 0, crop: 48,
-  warpProb: 1, erase: 0, convDropout: 1, ema: 0,
+  warpProb: 1, erase: 0, convDropout: 1, ema: 0, swa: false,
 };
 
 /** Where inside an epoch an interrupted run stopped (absent when it stopped between epochs). */

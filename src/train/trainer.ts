@@ -239,13 +239,14 @@ async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
     // history files after it, and the caller's hooks last. The caller's own callbacks come just before `last`.
     const scheduleSpec = { kind: recipe.schedule, warmup: recipe.warmup, epochs: settings.plannedEpochs ?? epochs, minLr: settings.plateau.minLr };
     const bn = settings.bnRecalibrate ? new BatchNormRecalibration(settings.bnRecalibrate, settings.batchSize) : null;
-    const best = new BestCheckpoint(dirs.best, recipe.ema > 0 ? { weights: 'ema' } : {});
+    const averaging = recipe.swa ? 'mean' : recipe.ema > 0 ? recipe.ema : null;
+    const best = new BestCheckpoint(dirs.best, averaging === null ? {} : { weights: recipe.swa ? 'swa' : 'ema' });
     const history = new History(dirs.net);
     const steps: TrainCallback[] = [
       new LrSchedule(scheduleSpec),
       ...(bn ? [bn] : []),
       best,
-      ...(recipe.ema > 0 ? [new EmaCallback(vars, recipe.ema, bn)] : []),
+      ...(averaging !== null ? [new EmaCallback(vars, averaging, bn)] : []),
       new ReduceLROnPlateauCallback(settings.plateau, recipe.schedule === 'plateau', run.sameMonitor),
       new EarlyStoppingCallback(settings.earlyStop, best),
     ];

@@ -20,7 +20,7 @@ export class EmaCallback implements TrainCallback {
   readonly ema: Ema;
   private rawStats: tf.Tensor[] = [];
 
-  constructor(vars: tf.Variable[], decay: number, private readonly bn: BatchNormRecalibration | null) {
+  constructor(vars: tf.Variable[], decay: number | 'mean', private readonly bn: BatchNormRecalibration | null) {
     this.ema = new Ema(vars, decay);
   }
 
