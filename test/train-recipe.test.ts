@@ -223,6 +223,20 @@ describe('schedule, optimizer, EMA, label smoothing, head dropout', () => {
     w.dispose();
   });
 
+  it('SWA (decay \'mean\') keeps the plain mean of the weights after every update, the initial ones not counted', () => {
+    const w = tf.variable(tf.tensor1d([100, 100]));
+    const swa = new Ema([w], 'mean');
+    for (const v of [[1, 2], [3, 4], [8, 0]]) {
+      w.assign(tf.tensor1d(v));
+      swa.update();
+    }
+    expect(swa.currentDecay()).toBe(3 / 4);
+    swa.swap();
+    expect(Array.from(w.dataSync())).toEqual([expect.closeTo(4, 5), expect.closeTo(2, 5)]);
+    swa.dispose();
+    w.dispose();
+  });
+
   it('label smoothing trains towards (1 − ε)·one-hot + ε/7', () => {
     const p = tf.tensor2d([[0.5, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05]]);
     const y = tf.tensor1d([0], 'int32');
@@ -313,6 +327,8 @@ describe('trainNet with the new recipe', () => {
     await expect(trainNet({ ...base, out: tmpDir(), epochs: 1, crop: 100 })).rejects.toThrow(/^--crop 100: expected an integer ≥ 8 and ≤ 48/);
     await expect(trainNet({ ...base, out: tmpDir(), epochs: 1, ema: 0.99, bnRecalibrate: 0 })).rejects.toThrow(/--ema needs --bn-recalibrate/);
     await expect(trainNet({ ...base, net: 1, out: tmpDir(), epochs: 1, crop: 40 })).rejects.toThrow(/--crop 40: net 1 cannot take a 40-px input/);
+    await expect(trainNet({ ...base, out: tmpDir(), epochs: 1, ema: 0.99, swa: true })).rejects.toThrow(/^--ema and --swa are two ways to average/);
+    await expect(trainNet({ ...base, out: tmpDir(), epochs: 1, swa: true, bnRecalibrate: 0 })).rejects.toThrow(/^--swa needs --bn-recalibrate > 0/);
   });
 });
 
@@ -338,6 +354,24 @@ describe('fine-tuning a trained model (init) with a constant LR', () => {
     expect(diff(await trainable(fresh.dirs.last), from)).toBeGreaterThan(1e-2);
     expect(tuned.history[1].val_acc).toBeCloseTo(trained.best!.val_acc, 6);
     expect(readTrainState(tuned.dirs.last).state.settings).toMatchObject({ init: path.resolve(trained.dirs.best), schedule: 'constant' });
+  });
+
+  it('--swa validates and keeps the mean of the weights as best; resume continues the mean exactly', async () => {
+    const first = await trainNet({ ...base, out: tmpDir(), epochs: 1 });
+    const o = { ...base, init: first.dirs.best, schedule: 'constant' as const, lr: 1e-3, swa: true, batchSize: 8 };
+    const straight = await trainNet({ ...o, out: tmpDir(), epochs: 2 });
+    expect(straight.history.every((h) => typeof h.rawValAcc === 'number')).toBe(true);
+    const info = JSON.parse(fs.readFileSync(path.join(straight.dirs.best, TRAIN_INFO), 'utf8'));
+    expect(info.weights).toBe('swa');
+    expect(info.settings).toMatchObject({ swa: true, ema: 0 });
+    // 2 epochs of 56 faces at 8 a batch: the mean of 14 updates.
+    expect(readTrainState(straight.dirs.last).state.ema).toEqual({ updates: 14 });
+    const abort = new AbortController();
+    const cut = tmpDir();
+    await trainNet({ ...o, out: cut, epochs: 2, signal: abort.signal, onBatch: (b) => { if (b.epoch === 2 && b.batch === 3) abort.abort(); } });
+    const r = await trainNet({ ...base, out: cut, epochs: 2, resume: true });
+    expect(maxAbsDiff(weights(path.join(cut, 'net2', 'last'), EMA_BIN), weights(straight.dirs.last, EMA_BIN))).toBeLessThan(1e-5);
+    expect(r.best!.val_acc).toBeCloseTo(straight.best!.val_acc, 6);
   });
 
   it('a model of another width, a folder without one, or init with resume is a one-line error naming it', async () => {
