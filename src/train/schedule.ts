@@ -6,8 +6,8 @@
  * cosine   linear warm-up, then half a cosine from the peak LR down to `minLr`, ending at the planned last epoch
  *          (Loshchilov & Hutter's SGDR without restarts); after the planned end the LR stays at `minLr`
  * constant the LR stays at its value (after warm-up): the averaging phase of stochastic weight averaging
- *          (Izmailov et al. 2018) when a trained net is fine-tuned with `init` and `ema`
- * Warm-up (linear from LR/steps to LR over `warmup` epochs) applies to both.
+ *          (Izmailov et al. 2018) when a trained net is fine-tuned with `init` and `swa`
+ * Warm-up (linear from LR/steps to LR over `warmup` epochs) applies to all three.
  */
 export const SCHEDULES = ['plateau', 'cosine', 'constant'] as const;
 export type ScheduleName = (typeof SCHEDULES)[number];
