@@ -197,6 +197,7 @@ export function register(program: Command): void {
         throw new FerError('--ema needs --bn-recalibrate > 0: averaged weights need their own BatchNorm statistics', EXIT.USAGE);
       }
       if (opts.replan && (!opts.resume || !fromCli('epochs'))) throw new FerError('--replan ends a resumed cosine schedule at a new total: use it with --resume and --epochs', EXIT.USAGE);
+      if (opts.init !== undefined && opts.resume) throw new FerError('--init starts a new run from a trained model; --resume continues <out>/net<k>/last: use one of them', EXIT.USAGE);
       if (opts.setLr !== undefined && !opts.resume) throw new FerError('--set-lr changes the LR of a run being resumed: use it with --resume (or use --lr)', EXIT.USAGE);
       const plateauChanges = Object.fromEntries(Object.entries(PLATEAU_FLAGS).filter(([flag]) => fromCli(flag))
         .map(([flag, key]) => [key, opts[flag as keyof typeof PLATEAU_FLAGS]]));
