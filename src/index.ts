@@ -32,7 +32,7 @@ export { expandInputs } from './vision/inputs';
 export { buildNet, parseNetList, NET_TITLES, NetOptions } from './models/nets';
 export { summarizeModel, formatSummary, ModelSummary, LayerRow } from './models/summary';
 export { modelDiagram } from './models/diagram';
-export { trainNet, TrainOptions, TrainResult, TRAIN_DEFAULTS, evaluateSplit, ReduceLROnPlateau, EarlyStopping, PlateauOptions, DEFAULT_PLATEAU, AugmentOptions, DEFAULT_AUGMENT, Rng, EpochRecord, readTrainState, recalibrateBatchNorm } from './train';
+export { trainNet, TrainOptions, TrainResult, TRAIN_DEFAULTS, evaluateSplit, ReduceLROnPlateau, EarlyStopping, PlateauOptions, DEFAULT_PLATEAU, AugmentOptions, DEFAULT_AUGMENT, Rng, EpochRecord, readTrainState, recalibrateBatchNorm, teacherProbabilities } from './train';
 export { lineChart, Panel, Series } from './charts/lines';
 export { processVideo, summaryJson, VIDEO_DEFAULTS, ProcessVideoOptions, VideoResult, VideoProgress, VideoStart, StageTimes, FrameDecoder, Frame, VideoEncoder, FaceTracker, Track, iou, smoothScores, probeVideo, resolveSource, findFfmpeg, findFfprobe, VideoInfo, Source, FaceRow, TrackSummary, SummaryBuilder } from './video';
 export { setFastWasmKernels, BACKEND_NAMES, BackendOptions } from './backend';
@@ -42,7 +42,7 @@ export { faceJson, fileResultJson, comparisonJson } from './vision/json';
 export { pickComparedFaces, ComparedSide } from './vision/compare';
 export * from './serve';
 export { TTA_MODES, TtaMode, cropOffsets, modelInputSize, predictViews, CONCAT_VIEWS_MAX } from './models/crops';
-export { Sgd, Ema, scheduledLr, SCHEDULES, ScheduleName, RECIPE_DEFAULTS, CropAugment } from './train';
+export { Sgd, Ema, scheduledLr, SCHEDULES, ScheduleName, RECIPE_DEFAULTS, DEFAULT_TEACHER_WEIGHT, CropAugment } from './train';
 // The net registry: one entry per net ({ id, title, build }); NET_TITLES, buildNet and parseNetList derive from it.
 export { NETS, NetSpec, NetId, NET_IDS, getNet, isNetId } from './models/nets';
 // Evaluation as `fer eval` does it: evaluate() returns the `fer eval --json` document.

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
-import { trainNet, crossEntropy, evaluateSplit, TrainOptions } from '../src/train/trainer';
+import { trainNet, crossEntropy, evaluateSplit, teacherProbabilities, TrainOptions } from '../src/train/trainer';
 import { readTrainState, EMA_BIN, TRAIN_INFO } from '../src/train/state';
 import { gatherBatch, drawAffine, warpFace, DEFAULT_AUGMENT } from '../src/train/augment';
 import { Rng } from '../src/train/rng';
@@ -246,6 +246,21 @@ describe('schedule, optimizer, EMA, label smoothing, head dropout', () => {
     expect(crossEntropy(p, y, null, e).dataSync()[0]).toBeCloseTo(expected, 5);
   });
 
+  it('distillation mixes the teachers\' probabilities into the smoothed target: (1 − a)·target + a·probs', () => {
+    const pv = [0.5, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05];
+    const qv = [0.2, 0.05, 0.05, 0.4, 0.1, 0.1, 0.1];
+    const p = tf.tensor2d([pv]);
+    const y = tf.tensor1d([0], 'int32');
+    const e = 0.1;
+    const a = 0.7;
+    const expected = -pv.reduce((acc, q, k) => acc + ((1 - a) * ((k === 0 ? 1 - e : 0) + e / 7) + a * qv[k]) * Math.log(q), 0);
+    expect(crossEntropy(p, y, null, e, { probs: tf.tensor2d([qv]), weight: a }).dataSync()[0]).toBeCloseTo(expected, 5);
+    // Weight 1: the labels no longer count.
+    const y6 = tf.tensor1d([6], 'int32');
+    const pure = crossEntropy(p, y6, null, e, { probs: tf.tensor2d([qv]), weight: 1 }).dataSync()[0];
+    expect(pure).toBeCloseTo(-pv.reduce((acc, q, k) => acc + qv[k] * Math.log(q), 0), 5);
+  });
+
   it('--conv-dropout 0 keeps dropout in the head only; --head-dropout sets its rate', () => {
     const rates = (m: tf.LayersModel): number[] => m.layers.filter((l) => l.getClassName() === 'Dropout').map((l) => (l as unknown as { rate: number }).rate);
     const plain = buildNet(3, 1, { width: 0.125 });
@@ -385,6 +400,60 @@ describe('fine-tuning a trained model (init) with a constant LR', () => {
   });
 });
 
+describe('knowledge distillation (teacher)', () => {
+  it('the teachers\' probabilities are the mean of each teacher\'s flip-TTA scores on the training faces', async () => {
+    const a = await trainNet({ ...base, out: tmpDir(), epochs: 1 });
+    const b = await trainNet({ ...base, out: tmpDir(), epochs: 1, seed: 8, crop: 44 });
+    const probs = await teacherProbabilities([a.dirs.best, b.dirs.best], train);
+    expect(probs.length).toBe(train.count * 7);
+    const per: Float32Array[] = [];
+    for (const dir of [a.dirs.best, b.dirs.best]) {
+      const m = await loadModelDir(dir);
+      per.push(predictScores(m, train.images, train.count, { tta: 'flip' }));
+      m.dispose();
+    }
+    expect(maxAbsDiff(probs, Float32Array.from(per[0], (x, i) => (x + per[1][i]) / 2))).toBeLessThan(1e-5);
+  });
+
+  it('a student taught by a teacher learns the teacher\'s classes even from wrong labels; the run keeps its teachers', async () => {
+    const teacher = await trainNet({ ...base, ...recipe, ema: 0, out: tmpDir(), epochs: 6, batchSize: 8 });
+    expect(teacher.best!.val_acc).toBeGreaterThan(0.4);
+    // The same faces, every label moved to the next class.
+    const wrong = { ...train, labels: Uint8Array.from(train.labels, (l) => (l + 1) % 7) };
+    const o = { ...base, ...recipe, ema: 0, data: { train: wrong, val }, epochs: 10, batchSize: 8 };
+    const taught = await trainNet({ ...o, out: tmpDir(), teacher: [teacher.dirs.best], teacherWeight: 1 });
+    const misled = await trainNet({ ...o, out: tmpDir() });
+    // Scored against the true val labels: the taught student follows its teacher, the other one the wrong labels.
+    expect(taught.best!.val_acc).toBeGreaterThan(0.4);
+    expect(misled.history[9].val_acc).toBeLessThan(0.2);
+    expect(taught.history[9].val_acc).toBeGreaterThan(misled.history[9].val_acc + 0.2);
+    expect(readTrainState(taught.dirs.last).state.settings).toMatchObject({ teacher: [path.resolve(teacher.dirs.best)], teacherWeight: 1 });
+    expect(JSON.parse(fs.readFileSync(path.join(taught.dirs.best, TRAIN_INFO), 'utf8')).settings.teacher).toEqual([path.resolve(teacher.dirs.best)]);
+  });
+
+  it('a distilled run cut mid-epoch resumes exactly (the teachers scored again from the saved directories)', async () => {
+    const t = await trainNet({ ...base, out: tmpDir(), epochs: 1 });
+    const o = { ...base, teacher: [t.dirs.best], teacherWeight: 0.5, batchSize: 8, seed: 12 };
+    const straight = await trainNet({ ...o, out: tmpDir(), epochs: 2 });
+    const abort = new AbortController();
+    const cut = tmpDir();
+    await trainNet({ ...o, out: cut, epochs: 2, signal: abort.signal, onBatch: (b) => { if (b.epoch === 2 && b.batch === 3) abort.abort(); } });
+    const ignored: string[] = [];
+    const r = await trainNet({ ...base, out: cut, epochs: 2, resume: true, teacherWeight: 0.9, onResume: (i) => ignored.push(...i.ignored) });
+    expect(ignored).toContain('teacherWeight');
+    expect(ignored).not.toContain('teacher');
+    expect(maxAbsDiff(weights(r.dirs.last), weights(straight.dirs.last))).toBeLessThan(1e-5);
+    expect(r.history[1].loss).toBeCloseTo(straight.history[1].loss, 5);
+  });
+
+  it('a teacher that is not a model, or a weight without a teacher or out of (0, 1], is a one-line error', async () => {
+    await expect(trainNet({ ...base, out: tmpDir(), epochs: 1, teacher: [tmpDir()] })).rejects.toThrow(/^--teacher: .*no model\.json/);
+    await expect(trainNet({ ...base, out: tmpDir(), epochs: 1, teacherWeight: 0.5 })).rejects.toThrow(/^--teacher-weight is the teachers' share of the target: give --teacher too/);
+    const t = await trainNet({ ...base, out: tmpDir(), epochs: 1 });
+    await expect(trainNet({ ...base, out: tmpDir(), epochs: 1, teacher: [t.dirs.best], teacherWeight: 1.5 })).rejects.toThrow(/^--teacher-weight 1\.5: expected a number in \(0, 1\]/);
+  });
+});
+
 describe('fer train / fer eval (CLI) with the recipe flags', () => {
   it('bad recipe flags are exit 2 with one line', () => {
     for (const [args, msg] of [
@@ -395,6 +464,9 @@ describe('fer train / fer eval (CLI) with the recipe flags', () => {
       [['--optimizer', 'rmsprop'], /--optimizer.*rmsprop.*adamw, sgd/],
       [['--ema', '0.999', '--bn-recalibrate', '0'], /--ema needs --bn-recalibrate > 0/],
       [['--init', 'checkpoints/net2/best', '--resume'], /--init starts a new run from a trained model; --resume continues/],
+      [['--teacher-weight', '0.5'], /--teacher-weight is the teachers' share of the target: give --teacher too/],
+      [['--teacher-weight', '2', '--teacher', 'x'], /--teacher-weight 2: expected a number in \(0, 1\]/],
+      [['--teacher', 'a,,b'], /--teacher a,,b: expected model directories separated by commas/],
     ] as [string[], RegExp][]) {
       const data = writePrepared(path.join(tmpDir(), 'd'), { train: synthSplit(16, 3), val });
       const r = runFer(['train', '--net', '2', '--width', '0.125', '--data', data, '--out', tmpDir(), '--epochs', '1', ...args]);

@@ -11,7 +11,7 @@ import { fmtLr, pct } from '../train/callbacks/format';
 import { Progress, createProgress } from '../util/progress';
 import { DEFAULT_PLATEAU, MONITORS, MonitorName } from '../train/plateau';
 import { EXIT, FerError } from '../util/errors';
-import { OPTIMIZERS, OptimizerName, RECIPE_DEFAULTS } from '../train/state';
+import { DEFAULT_TEACHER_WEIGHT, OPTIMIZERS, OptimizerName, RECIPE_DEFAULTS } from '../train/state';
 import { SCHEDULES, ScheduleName } from '../train/schedule';
 import { IMAGE_SIZE } from '../data/classes';
 import { colorErr, info, warn } from '../util/log';
@@ -44,6 +44,8 @@ interface TrainFlags {
   headDropout?: number;
   ema: number;
   swa: boolean;
+  teacher?: string[];
+  teacherWeight?: number;
   width: number;
   bnRecalibrate: number;
   backend: string;
@@ -122,6 +124,18 @@ function emaFlag(v: string): number {
   return n;
 }
 
+function teacherFlag(v: string): string[] {
+  const dirs = v.split(',').map((d) => d.trim());
+  if (dirs.some((d) => d === '')) throw new FerError(`--teacher ${v}: expected model directories separated by commas, e.g. checkpoints/net2/best,checkpoints/net3/best`, EXIT.USAGE);
+  return dirs;
+}
+
+function teacherWeightFlag(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || !(n > 0 && n <= 1)) throw new FerError(`--teacher-weight ${v}: expected a number in (0, 1]`, EXIT.USAGE);
+  return n;
+}
+
 function monitorFlag(v: string): MonitorName {
   if (!(MONITORS as readonly string[]).includes(v)) throw new FerError(`--plateau-monitor ${v}: choose one of ${MONITORS.join(', ')}`, EXIT.USAGE);
   return v as MonitorName;
@@ -167,6 +181,10 @@ export function register(program: Command): void {
       + 're-estimation) and saved as best; 0 = off').default(RECIPE_DEFAULTS.ema).argParser(emaFlag))
     .option('--swa', 'stochastic weight averaging: keep the plain mean of the weights after every step (instead of --ema\'s moving average), '
       + 'validated and saved as best the same way; for a constant-LR phase from a trained net (--init, --schedule constant)', false)
+    .addOption(new Option('--teacher <dirs>', 'knowledge distillation: model directories (comma-separated, e.g. checkpoints/net1/best,checkpoints/net2/best,'
+      + 'checkpoints/net3/best); their mean prediction on each training face (with flip) is mixed into its target').argParser(teacherFlag))
+    .addOption(new Option('--teacher-weight <a>', `with --teacher: the teachers' share of the target, (1 − a)·(smoothed one-hot) + a·(their probabilities) `
+      + `(default ${DEFAULT_TEACHER_WEIGHT})`).argParser(teacherWeightFlag))
     .addOption(widthOption())
     .addOption(new Option('--bn-recalibrate <n>', 'after each epoch re-estimate BatchNorm statistics on n un-augmented training faces (0 = off)')
       .default(d.bnRecalibrate).argParser(intFlag('--bn-recalibrate', 0)))
@@ -198,6 +216,9 @@ export function register(program: Command): void {
       }
       if (opts.replan && (!opts.resume || !fromCli('epochs'))) throw new FerError('--replan ends a resumed cosine schedule at a new total: use it with --resume and --epochs', EXIT.USAGE);
       if (opts.init !== undefined && opts.resume) throw new FerError('--init starts a new run from a trained model; --resume continues <out>/net<k>/last: use one of them', EXIT.USAGE);
+      if (opts.teacherWeight !== undefined && opts.teacher === undefined && !opts.resume) {
+        throw new FerError('--teacher-weight is the teachers\' share of the target: give --teacher too', EXIT.USAGE);
+      }
       if (opts.setLr !== undefined && !opts.resume) throw new FerError('--set-lr changes the LR of a run being resumed: use it with --resume (or use --lr)', EXIT.USAGE);
       const plateauChanges = Object.fromEntries(Object.entries(PLATEAU_FLAGS).filter(([flag]) => fromCli(flag))
         .map(([flag, key]) => [key, opts[flag as keyof typeof PLATEAU_FLAGS]]));
@@ -217,7 +238,8 @@ export function register(program: Command): void {
             augment: given('augment'), classWeights: given('classWeights'), weightDecay: given('weightDecay'), width: given('width'), resume: opts.resume, init: opts.init,
             optimizer: given('optimizer'), momentum: given('momentum'), schedule: given('schedule'), warmup: given('warmup'),
             labelSmoothing: given('labelSmoothing'), crop: given('crop'), warpProb: given('warpProb'), erase: given('erase'), convDropout: given('convDropout'),
-            headDropout: given('headDropout'), ema: given('ema'), swa: given('swa'), bnRecalibrate: given('bnRecalibrate'), earlyStop: given('earlyStop'),
+            headDropout: given('headDropout'), ema: given('ema'), swa: given('swa'),
+            teacher: given('teacher'), teacherWeight: given('teacherWeight'), bnRecalibrate: given('bnRecalibrate'), earlyStop: given('earlyStop'),
             plateau: {
               monitor: opts.plateauMonitor, factor: opts.plateauFactor, patience: opts.plateauPatience, cooldown: opts.plateauCooldown,
               minDelta: opts.plateauMinDelta, minLr: opts.minLr,
@@ -246,5 +268,6 @@ export function register(program: Command): void {
     'fer train --net 3 --epochs 120 --crop 44 --warp-prob 0.5 --schedule cosine --warmup 2 --label-smoothing 0.1 --ema 0.999 --out runs/c',
     'fer train --net 3 --optimizer sgd --lr 0.01 --schedule cosine --epochs 60 --crop 44',
     'fer train --net 3 --crop 44 --init checkpoints/net3/best --schedule constant --lr 0.0002 --swa --epochs 10 --out runs/swa',
+    'fer train --net 1 --width 1.5 --crop 46 --schedule cosine --epochs 45 --teacher checkpoints/net1/best,checkpoints/net2/best,checkpoints/net3/best --out runs/kd',
   ]);
 }

@@ -1,5 +1,5 @@
 // Training: the loop and its parts, usable without the CLI.
-export { trainNet, train, TrainOptions, TrainResult, ResumeInfo, TRAIN_DEFAULTS, evaluateSplit, balancedClassWeights, crossEntropy } from './trainer';
+export { trainNet, train, TrainOptions, TrainResult, ResumeInfo, TRAIN_DEFAULTS, evaluateSplit, balancedClassWeights, crossEntropy, teacherProbabilities } from './trainer';
 export { SAVED_OPTIONS, SavedOption, RESUMABLE_OPTIONS, ignoredOnResume, resolveRun } from './settings';
 export * from './callbacks';
 export { ReduceLROnPlateau, EarlyStopping, PlateauOptions, PlateauState, DEFAULT_PLATEAU, MonitorName, MONITORS } from './plateau';
@@ -13,4 +13,4 @@ export { Sgd, SgdOptions, DEFAULT_SGD } from './sgd';
 export { Ema } from './ema';
 export { scheduledLr, ScheduleSpec, ScheduleName, SCHEDULES } from './schedule';
 export { CropAugment, eraseRect } from './augment';
-export { RECIPE_DEFAULTS, OPTIMIZERS, OptimizerName, EMA_BIN } from './state';
+export { RECIPE_DEFAULTS, DEFAULT_TEACHER_WEIGHT, OPTIMIZERS, OptimizerName, EMA_BIN } from './state';

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { NUM_CLASSES } from '../data/classes';
 import { Split } from '../data/dataset';
 import { ExtraFiles } from '../models/io';
 import { yieldToEventLoop } from '../util/yield';
@@ -29,6 +30,8 @@ export interface LoopParts {
   epochs: number;
   crop: CropAugment;
   step: StepOptions;
+  /** Distillation: the teachers' probabilities for every training face (count × 7), or null. */
+  teacherProbs?: Float32Array | null;
   note: (line: string) => void;
 }
 
@@ -146,6 +149,8 @@ export class Loop implements TrainLoop {
     const crop = this.parts.crop;
     const batchBuf = new Uint8Array(bs * this.parts.step.size * this.parts.step.size);
     const dropouts = dropoutLayers(model);
+    const teacher = this.parts.teacherProbs;
+    const softBuf = teacher ? new Float32Array(bs * NUM_CLASSES) : undefined;
     await cbs.onEpochBegin(this, firstBatch);
     let sliceStart = Date.now();
     for (let b = firstBatch; b < this.batchesPerEpoch; b++) {
@@ -155,8 +160,9 @@ export class Loop implements TrainLoop {
       // tfjs' Dropout reads `this.seed` on every call; a fixed seed would repeat one mask, so it is set per batch.
       for (const d of dropouts) d.seed = this.rng.uint32();
       const labels = Uint8Array.from(idx, (i) => train.labels[i]);
+      if (teacher && softBuf) idx.forEach((i, j) => softBuf.set(teacher.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES), j * NUM_CLASSES));
       await cbs.onBatchBegin(this, b);
-      const [l, c] = trainStep(model, vars, this.parts.optimizer, batchBuf, labels, n, this.batchLr, this.parts.step);
+      const [l, c] = trainStep(model, vars, this.parts.optimizer, batchBuf, labels, n, this.batchLr, this.parts.step, softBuf);
       lossSum += l * n;
       correct += c;
       seen += n;

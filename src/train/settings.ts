@@ -6,7 +6,7 @@ import { AugmentOptions, DEFAULT_AUGMENT } from './augment';
 import { PlateauOptions, ReduceLROnPlateau } from './plateau';
 import { AdamState } from './adam';
 import { SCHEDULES } from './schedule';
-import { RECIPE_DEFAULTS, RecipeOptions, RunSettings, TRAIN_STATE, TrainState, readTrainState } from './state';
+import { DEFAULT_TEACHER_WEIGHT, RECIPE_DEFAULTS, RecipeOptions, RunSettings, TRAIN_STATE, TrainState, readTrainState } from './state';
 
 /** The options that make a run's settings (the part of TrainOptions this file reads). */
 export interface RunOptions extends RecipeOptions {
@@ -71,7 +71,7 @@ export const TRAIN_DEFAULTS = {
  * win; one given with a different value is reported (TrainResult.ignored, the onResume hook) and not used.
  */
 export const SAVED_OPTIONS = ['batchSize', 'lr', 'seed', 'augment', 'classWeights', 'weightDecay', 'width', 'optimizer', 'momentum', 'schedule',
-  'warmup', 'labelSmoothing', 'crop', 'warpProb', 'erase', 'convDropout', 'headDropout', 'ema', 'swa'] as const;
+  'warmup', 'labelSmoothing', 'crop', 'warpProb', 'erase', 'convDropout', 'headDropout', 'ema', 'swa', 'teacher', 'teacherWeight'] as const;
 export type SavedOption = (typeof SAVED_OPTIONS)[number];
 
 /**
@@ -88,6 +88,7 @@ export function recipeOf(s: RunSettings) {
     optimizer: s.optimizer ?? d.optimizer, momentum: s.momentum ?? d.momentum, schedule: s.schedule ?? d.schedule, warmup: s.warmup ?? d.warmup,
     labelSmoothing: s.labelSmoothing ?? d.labelSmoothing, crop: s.crop ?? d.crop, warpProb: s.warpProb ?? d.warpProb, erase: s.erase ?? d.erase,
     convDropout: s.convDropout ?? d.convDropout, headDropout: s.headDropout, ema: s.ema ?? d.ema, swa: s.swa ?? d.swa,
+    teacher: s.teacher ?? d.teacher, teacherWeight: s.teacherWeight ?? d.teacherWeight,
   };
 }
 export type Recipe = ReturnType<typeof recipeOf>;
@@ -113,6 +114,8 @@ export function checkRecipe(s: RunSettings): void {
   }
   if (!inRange(r.convDropout, 0, 2)) throw usage(`--conv-dropout ${r.convDropout}: expected a multiplier in [0, 2]`);
   if (r.headDropout !== undefined && !inRange(r.headDropout, 0, 0.95)) throw usage(`--head-dropout ${r.headDropout}: expected a rate in [0, 0.95]`);
+  if (r.teacher.length === 0 && r.teacherWeight !== 0) throw usage('--teacher-weight is the teachers\' share of the target: give --teacher too');
+  if (r.teacher.length > 0 && !(r.teacherWeight > 0 && r.teacherWeight <= 1)) throw usage(`--teacher-weight ${r.teacherWeight}: expected a number in (0, 1]`);
   if (!['adamw', 'sgd'].includes(r.optimizer)) throw usage(`--optimizer ${r.optimizer}: choose adamw or sgd`);
   if (!(SCHEDULES as readonly string[]).includes(r.schedule)) throw usage(`--schedule ${r.schedule}: choose ${SCHEDULES.join(', ')}`);
 }
@@ -147,6 +150,8 @@ export function settingsFromOptions(opts: RunOptions): RunSettings {
     ema: opts.ema ?? RECIPE_DEFAULTS.ema,
     ...(opts.swa ? { swa: true } : {}),
     ...(opts.init !== undefined ? { init: path.resolve(opts.init) } : {}),
+    ...(opts.teacher !== undefined && opts.teacher.length > 0 ? { teacher: opts.teacher.map((t) => path.resolve(t)), teacherWeight: opts.teacherWeight ?? DEFAULT_TEACHER_WEIGHT } : {}),
+    ...(opts.teacherWeight !== undefined && !(opts.teacher !== undefined && opts.teacher.length > 0) ? { teacherWeight: opts.teacherWeight } : {}),
   };
 }
 
@@ -155,6 +160,7 @@ function savedValue(s: RunSettings, key: SavedOption): unknown {
   const r = recipeOf(s);
   switch (key) {
     case 'optimizer': case 'schedule': case 'warmup': case 'labelSmoothing': case 'crop': case 'warpProb': case 'erase': case 'convDropout': case 'ema': case 'swa':
+    case 'teacher': case 'teacherWeight':
       return r[key];
     case 'momentum': return r.momentum;
     case 'headDropout': return s.headDropout;

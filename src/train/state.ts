@@ -80,6 +80,15 @@ export interface RecipeOptions {
    * net (`init`), where every point of the path should count alike.
    */
   swa?: boolean;
+  /**
+   * Knowledge distillation: model directories (a `best` or `last`, any net, width or crop) whose mean prediction
+   * on each un-augmented training face (with its mirror image) is mixed into that face's target:
+   * (1 − teacherWeight)·(the smoothed one-hot) + teacherWeight·(the teachers' probabilities). Computed once when the
+   * run starts (and again on resume, from the same directories).
+   */
+  teacher?: string[];
+  /** The teachers' share of the target, in (0, 1] (default 0.7; only with `teacher`). */
+  teacherWeight?: number;
 }
 
 /** The settings a run keeps for its whole life; `--resume` reuses them. */
@@ -109,8 +118,11 @@ export const OPTIMIZERS: readonly OptimizerName[] = ['adamw', 'sgd'];
 /** What the recipe fields mean when a state lacks them: the original recipe. */
 export const RECIPE_DEFAULTS = {
   optimizer: 'adamw' as OptimizerName, momentum: 0.9, schedule: 'plateau' as ScheduleName, warmup: 0, labelSmoothing: 0, crop: 48,
-  warpProb: 1, erase: 0, convDropout: 1, ema: 0, swa: false,
+  warpProb: 1, erase: 0, convDropout: 1, ema: 0, swa: false, teacher: [] as string[], teacherWeight: 0,
 };
+
+/** The teachers' share of the target when `teacher` is given without `teacherWeight`. */
+export const DEFAULT_TEACHER_WEIGHT = 0.7;
 
 /** Where inside an epoch an interrupted run stopped (absent when it stopped between epochs). */
 export interface PartialEpoch {

@@ -6,6 +6,8 @@ import { IMAGE_SIZE, NUM_CLASSES } from '../data/classes';
 import { Split, loadPreparedSplit } from '../data/dataset';
 import { buildNet } from '../models/nets';
 import { loadModelDir } from '../models/io';
+import { ensembleScores } from '../models/classifier';
+import { scoreSplit } from '../eval/evaluate';
 import { bestModelDir, lastModelDir, netDir } from '../models/checkpoints';
 import { Adam } from './adam';
 import { openCheckpoints } from './checkpoints';
@@ -153,6 +155,27 @@ async function initWeights(model: tf.LayersModel, dir: string, net: number, s: R
 }
 
 /**
+ * Distillation targets: the mean of the teachers' probabilities (each the mean over a face and its mirror image)
+ * for every un-augmented training face, count × 7. A teacher that is not a model directory is a one-line error.
+ */
+export async function teacherProbabilities(dirs: string[], train: Split, onLog?: (line: string) => void): Promise<Float32Array> {
+  const perTeacher: Float32Array[] = [];
+  for (const dir of dirs) {
+    const model = await loadModelDir(dir).catch((e: unknown) => {
+      throw e instanceof FerError ? new FerError(`--teacher: ${e.message}`, e.exitCode) : e;
+    });
+    try {
+      const t0 = Date.now();
+      perTeacher.push((await scoreSplit(model, train, { tta: 'flip' })).scores);
+      onLog?.(`teacher ${dir}: ${train.count} training faces scored in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    } finally {
+      model.dispose();
+    }
+  }
+  return ensembleScores(perTeacher);
+}
+
+/**
  * Train one net with a custom loop (AdamW or SGD, per-batch augmentation, a plateau or cosine LR schedule, early
  * stopping, weight EMA), writing `best` and `last` checkpoints, history and curves after every epoch. The loop's
  * parts are callbacks (src/train/callbacks); progress comes through the hooks, nothing is printed. Usable without
@@ -210,6 +233,15 @@ async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
     }
     note(`${title}: starting from the weights in ${settings.init}`);
   }
+  let teacherProbs: Float32Array | null = null;
+  if (recipe.teacher.length > 0) {
+    try {
+      teacherProbs = await teacherProbabilities(recipe.teacher, train, (line) => note(`${title}: ${line}`));
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  }
   const layerVars = model.trainableWeights;
   const vars = layerVars.map((w) => w.read() as tf.Variable);
   const kernels = layerVars.map(isKernel);
@@ -228,7 +260,9 @@ async function trainNetLocked(opts: TrainOptions): Promise<TrainResult> {
     const loop = new Loop({
       title, net: opts.net, model, vars, optimizer, settings, train, val, epochs,
       crop: { crop: recipe.crop, warpProb: recipe.warpProb, erase: recipe.erase },
-      step: { classWeights: settings.classWeights ? balancedClassWeights(train.labels) : null, size: recipe.crop, labelSmoothing: recipe.labelSmoothing },
+      step: { classWeights: settings.classWeights ? balancedClassWeights(train.labels) : null, size: recipe.crop, labelSmoothing: recipe.labelSmoothing,
+        ...(teacherProbs ? { teacherWeight: recipe.teacherWeight } : {}) },
+      teacherProbs,
       note,
     }, s
       ? { epoch: s.epoch, lr: s.lr, rng: new Rng(s.rng), partial: s.partial, stoppedEarly: s.stoppedEarly, lrChangedBy: s.lrChangedBy ?? null }
