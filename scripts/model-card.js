@@ -60,7 +60,7 @@ w('| net | architecture | params | FLOPs/image (forward) | epochs | shipped epoc
 w('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 // How each shipped net was trained (train-info.json does not record the backend): update when a net is replaced.
 const TRAINED_ON = {
-  1: 'wasm+onednn (oneDNN 2.6, AVX-512, 1 or 2 threads)',
+  1: 'wasm+onednn (oneDNN 2.6, AVX-512, 2 threads)',
   2: 'wasm+onednn (oneDNN 2.6, AVX-512, 1 or 2 threads)',
   3: 'wasm+onednn (oneDNN 2.6, AVX-512, 2 threads)',
 };
@@ -96,6 +96,8 @@ for (const net of nets) {
   const warp = st.warpProb !== undefined && st.warpProb < 1 ? ` (warp on ${st.warpProb * 100}% of the faces, the rest only flipped)` : '';
   const erase = st.erase ? `; random erasing on ${st.erase * 100}% of the faces` : '';
   const smoothing = st.labelSmoothing ? `; label smoothing ${st.labelSmoothing}` : '';
+  // --teacher: the directories are where the teachers lay on the training machine; the card notes say which nets they were.
+  const teacher = st.teacher && st.teacher.length ? `; knowledge distillation (\`--teacher\`) from ${st.teacher.length} trained net${st.teacher.length === 1 ? '' : 's'}, teacher weight ${st.teacherWeight}` : '';
   const dropout = (st.convDropout !== undefined && st.convDropout !== 1 ? `; conv-block dropout ×${st.convDropout}` : '')
     + (st.headDropout !== undefined ? `; head dropout ${st.headDropout}` : '');
   // ship-models --checkpoint last ships the final epoch's trained weights (train-info.json: checkpoint "last").
@@ -107,7 +109,7 @@ for (const net of nets) {
     : `${warmup}ReduceLROnPlateau on ${st.plateau.monitor} (factor ${st.plateau.factor}, patience ${st.plateau.patience}, min LR ${st.plateau.minLr}): ${fired ? `fired at ${fired}` : 'did not fire'}`;
   w(`${optimizer}, LR ${st.lr}, batch ${st.batchSize}, seed ${st.seed}; augmentation: ` +
     (st.augment ? `flip, shift ±${st.augment.shift * 100}%, rotation ±${st.augment.rotation}°, zoom ±${st.augment.zoom * 100}%${warp}` : 'none') +
-    `${crop}${erase}${smoothing}${dropout}${ema}` +
+    `${crop}${erase}${smoothing}${teacher}${dropout}${ema}` +
     `; BatchNorm statistics re-estimated on ${st.bnRecalibrate} clean training faces after each epoch; ${schedule}` +
     `${stepped ? `; LR stepped by hand (\`fer train --resume --set-lr\`) at ${stepped}` : ''}. ` +
     (last ? `Shipped: the trained weights of the final epoch (${info.epoch}; val ${pct(info.val_acc)}${info.emaValAcc !== undefined ? `, the EMA average ${pct(info.emaValAcc)}` : ''}) rather than the best epoch (\`node scripts/ship-models.js --checkpoint last\`), as float16 (\`net${net}/best\`); curves:` : `Weights shipped as float16 (\`net${net}/best\`); curves:`) + ` [curves.png](net${net}/curves.png), history: [history.csv](net${net}/history.csv).`);
