@@ -268,6 +268,6 @@ export function register(program: Command): void {
     'fer train --net 3 --epochs 120 --crop 44 --warp-prob 0.5 --schedule cosine --warmup 2 --label-smoothing 0.1 --ema 0.999 --out runs/c',
     'fer train --net 3 --optimizer sgd --lr 0.01 --schedule cosine --epochs 60 --crop 44',
     'fer train --net 3 --crop 44 --init checkpoints/net3/best --schedule constant --lr 0.0002 --swa --epochs 10 --out runs/swa',
-    'fer train --net 1 --width 1.5 --crop 46 --schedule cosine --epochs 45 --teacher checkpoints/net1/best,checkpoints/net2/best,checkpoints/net3/best --out runs/kd',
+    'fer train --net 1 --width 1.5 --crop 46 --schedule cosine --epochs 50 --teacher checkpoints/net1/best,checkpoints/net2/best,checkpoints/net3/best --out runs/kd',
   ]);
 }

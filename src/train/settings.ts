@@ -124,6 +124,7 @@ export function checkRecipe(s: RunSettings): void {
 export function settingsFromOptions(opts: RunOptions): RunSettings {
   const augment = opts.augment ?? TRAIN_DEFAULTS.augment;
   const optimizer = opts.optimizer ?? RECIPE_DEFAULTS.optimizer;
+  const teachers = opts.teacher?.length ? opts.teacher.map((t) => path.resolve(t)) : undefined;
   return {
     net: opts.net,
     width: opts.width ?? TRAIN_DEFAULTS.width,
@@ -150,8 +151,9 @@ export function settingsFromOptions(opts: RunOptions): RunSettings {
     ema: opts.ema ?? RECIPE_DEFAULTS.ema,
     ...(opts.swa ? { swa: true } : {}),
     ...(opts.init !== undefined ? { init: path.resolve(opts.init) } : {}),
-    ...(opts.teacher !== undefined && opts.teacher.length > 0 ? { teacher: opts.teacher.map((t) => path.resolve(t)), teacherWeight: opts.teacherWeight ?? DEFAULT_TEACHER_WEIGHT } : {}),
-    ...(opts.teacherWeight !== undefined && !(opts.teacher !== undefined && opts.teacher.length > 0) ? { teacherWeight: opts.teacherWeight } : {}),
+    ...(teachers ? { teacher: teachers } : {}),
+    // A weight without teachers is kept so that checkRecipe names it.
+    ...(teachers || opts.teacherWeight !== undefined ? { teacherWeight: opts.teacherWeight ?? DEFAULT_TEACHER_WEIGHT } : {}),
   };
 }
 
