@@ -74,9 +74,13 @@ export class RedisJobQueue implements JobQueue {
   }
 
   async get(id: string): Promise<JobInfo | undefined> {
+    // The state first, then the job: a job read before it finished but labelled with the state read after would show
+    // `completed` without its result. Read in this order, a finished state always comes with the finished job.
+    const state = await this.queue.getJobState(id);
+    if (state === 'unknown') return undefined;
     const job = await Job.fromId<VideoJobData, VideoJobResult>(this.queue, id);
     if (!job) return undefined;
-    return jobInfo(job, await job.getState());
+    return jobInfo(job, state);
   }
 
   async counts(): Promise<Record<JobState, number>> {
