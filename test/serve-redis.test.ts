@@ -113,7 +113,7 @@ if (!REDIS) {
       let infos: (JobInfo | undefined)[] = [];
       while (Date.now() < end) {
         infos = await Promise.all(ids.map((id) => queue.get(id)));
-        // Every finished job read back comes with its result (or its reason), at whatever moment it is read.
+        // Every job read back as completed comes with its result, at whatever moment it is read.
         for (const j of infos) if (j?.state === 'completed') expect([j.id, j.result?.worker]).toEqual([j.id, expect.any(String)]);
         if (infos.every((j) => j && (j.state === 'completed' || j.state === 'failed'))) break;
         await new Promise((r) => setTimeout(r, 500));
